@@ -1,0 +1,1 @@
+"""Orchestration: typed configs and presets, stage caching, MLflow tracking, reports, the CLI."""

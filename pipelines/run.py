@@ -1,0 +1,121 @@
+"""Driving the stages in order: caching by manifest, MLflow runs, the summary.
+
+A stage's manifest holds a key made of its own config sections and the key of the stage before it,
+and is written only after the stage finished. `distill run` skips a stage whose manifest key still
+matches, so a change to RL settings reruns RL and what follows, not generation or SFT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+
+from distill import __version__
+from pipelines import tracking
+from pipelines.config import PipelineConfig, save_config
+from pipelines.stages import bench, evaluate, generate, quantize, rl, sft
+from pipelines.workdir import Workdir, read_json, write_json
+
+
+class StageFailed(RuntimeError):
+    """A stage raised; completed stages' outputs are intact and a rerun resumes from this one."""
+
+    def __init__(self, stage: str, workdir: Workdir, error: Exception):
+        self.stage, self.error = stage, error
+        super().__init__(
+            f"stage {stage} failed: {type(error).__name__}: {error}\n"
+            f"Completed stages are kept in {workdir.root}; fix the cause, then resume with "
+            f"`distill run --workdir {workdir.root}` (it skips the stages already done)."
+        )
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    sections: tuple[str, ...]  # the config this stage's output depends on, besides earlier stages
+    run: Callable[[PipelineConfig, Workdir], tuple[dict, dict]]
+
+
+STAGES = (
+    Stage("generate", ("seed", "tasks", "teacher"), generate.run),
+    Stage("sft", ("student", "sft"), sft.run),
+    Stage("rl", ("rl",), rl.run),
+    Stage("quantize", ("quantize",), quantize.run),
+    Stage("eval", ("eval",), evaluate.run),
+    Stage("bench", ("bench",), bench.run),
+)
+STAGE_NAMES = tuple(s.name for s in STAGES)
+
+
+def stage_keys(config: PipelineConfig) -> dict[str, str]:
+    keys, previous = {}, __version__
+    for stage in STAGES:
+        previous = hashlib.sha256(f"{previous}:{config.section_hash(*stage.sections)}".encode()).hexdigest()[:16]
+        keys[stage.name] = previous
+    return keys
+
+
+def is_cached(workdir: Workdir, stage: str, key: str) -> bool:
+    manifest = workdir.manifest(stage)
+    return manifest.exists() and read_json(manifest) | {"version": __version__} == {"key": key, "version": __version__, "completed": True}
+
+
+def run_stage(stage: Stage, config: PipelineConfig, workdir: Workdir, key: str) -> None:
+    """Run one stage under a nested MLflow run and record its outputs, metrics and manifest."""
+    print(f"[distill] stage {stage.name}", flush=True)
+    workdir.manifest(stage.name).unlink(missing_ok=True)
+    params = {k: v for k, v in config.flat().items() if k.split(".")[0] in stage.sections}
+    with tracking.stage_run(stage.name, params):
+        start = time.perf_counter()
+        try:
+            outputs, metrics = stage.run(config, workdir)
+        except Exception as err:
+            raise StageFailed(stage.name, workdir, err) from err
+        seconds = time.perf_counter() - start
+        tracking.log_metrics(metrics)
+        tracking.log_metrics({"seconds": seconds})
+    info = {"seconds": round(seconds, 2), "key": key}
+    workdir.update_summary(stage.name, outputs, metrics, info)
+    write_json(workdir.manifest(stage.name), {"key": key, "version": __version__, "completed": True})
+    print(f"[distill] stage {stage.name} done in {seconds:.1f}s", flush=True)
+
+
+def run(config: PipelineConfig, root: Path, stages: tuple[str, ...] = STAGE_NAMES, force: bool = False) -> dict:
+    """Run `stages` in order; with several stages, skip those whose cached output is still valid."""
+    workdir = Workdir(root)
+    save_config(config, workdir.config)
+    keys = stage_keys(config)
+    with tracking.pipeline_run(config, workdir):
+        for stage in STAGES:
+            if stage.name not in stages:
+                continue
+            if not force and len(stages) > 1 and is_cached(workdir, stage.name, keys[stage.name]):
+                print(f"[distill] stage {stage.name}: cached, skipping", flush=True)
+                continue
+            run_stage(stage, config, workdir, keys[stage.name])
+        summary = workdir.load_summary()
+        summary["config"] = config.to_dict()
+        summary["headline"] = headline(summary["metrics"])
+        write_json(workdir.summary, summary)
+        tracking.log_metrics(summary["headline"])
+        mlflow.log_artifact(str(workdir.summary))
+    return summary
+
+
+def headline(metrics: dict) -> dict:
+    """The numbers a reader wants first: accuracy per variant and family, trace yield, speed."""
+    out: dict = {}
+    if "generate" in metrics:
+        out["trace_yield"] = metrics["generate"]["funnel"]["yield"]
+    for variant, table in metrics.get("eval", {}).items():
+        out[f"accuracy.{variant}"] = table["overall"]["accuracy"]
+        for family, row in table["per_family"].items():
+            out[f"accuracy.{variant}.{family}"] = row["accuracy"]
+    for variant, row in metrics.get("bench", {}).items():
+        out[f"tokens_per_s.{variant}"] = row["tokens_per_s"]
+    return out

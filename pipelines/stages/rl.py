@@ -1,0 +1,31 @@
+"""Stage 3: GRPO from the SFT student, rewarded by the same verifiers that filter and evaluate."""
+
+from __future__ import annotations
+
+import random
+
+from datasets import Dataset
+
+from distill.records import problems_from
+from distill.tasks import verifier_for
+from pipelines.config import PipelineConfig
+from pipelines.workdir import Workdir, read_jsonl
+from student import rl
+from student.chat import prompt_messages
+
+
+def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
+    start = str(workdir.require(workdir.model("sft"), "sft"))
+    problems = problems_from(read_jsonl(workdir.require(workdir.problems_train, "generate")))
+    random.Random(config.seed).shuffle(problems)
+    rows = [
+        {"prompt": prompt_messages(p.question, config.student.instruction), "answer": p.answer, "verifier": verifier_for(p.family)}
+        for p in problems[: config.rl.problems]
+    ]
+    out = workdir.fresh(workdir.model("rl"))
+    log = rl.train(start, Dataset.from_list(rows), config.rl, out, workdir.checkpoints("rl"), config.seed, config.student.dtype)
+    rewards = [entry["reward"] for entry in log if "reward" in entry]
+    metrics = {"prompts": len(rows)}
+    if rewards:
+        metrics |= {"first_reward": rewards[0], "final_reward": rewards[-1], "mean_reward": sum(rewards) / len(rewards)}
+    return {"rl": str(out)}, metrics

@@ -1,0 +1,39 @@
+"""Stage 2: supervised fine-tuning of the student on the kept traces."""
+
+from __future__ import annotations
+
+from datasets import Dataset
+
+from distill.records import problems_from, traces_from
+from pipelines.config import PipelineConfig
+from pipelines.workdir import Workdir, read_jsonl
+from student import sft, tiny
+from student.chat import sft_row
+
+
+def prepare_base(config: PipelineConfig, workdir: Workdir, texts: list[str]) -> str:
+    """The untrained student: built and saved here for `tiny`, otherwise the configured reference."""
+    student = config.student
+    if student.model != "tiny":
+        return student.model
+    tokenizer = tiny.build_tokenizer(texts, student.tiny_vocab_size)
+    model = tiny.build_model(tokenizer, student.tiny_hidden_size, student.tiny_layers, student.tiny_heads, config.seed)
+    out = workdir.fresh(workdir.model("base"))
+    model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    return str(out)
+
+
+def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
+    kept = traces_from(read_jsonl(workdir.require(workdir.kept, "generate")))
+    if not kept:
+        raise ValueError(f"{workdir.kept} holds no verified traces: nothing to fine-tune on")
+    problems = {p.id: p for p in problems_from(read_jsonl(workdir.problems_train))}
+    rows = [sft_row(problems[t.problem_id].question, config.student.instruction, t.text) for t in kept]
+    base = prepare_base(config, workdir, [r["prompt"][0]["content"] + r["completion"][0]["content"] for r in rows])
+
+    out = workdir.fresh(workdir.model("sft"))
+    log = sft.train(base, Dataset.from_list(rows), config.sft, out, workdir.checkpoints("sft"), config.seed, config.student.dtype)
+    losses = [entry["loss"] for entry in log if "loss" in entry]
+    metrics = {"examples": len(rows), "first_loss": losses[0], "final_loss": losses[-1]} if losses else {"examples": len(rows)}
+    return {"base": base, "sft": str(out)}, metrics

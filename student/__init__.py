@@ -1,0 +1,1 @@
+"""The small model: loading, SFT, RL, quantization, inference and latency measurement."""

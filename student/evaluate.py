@@ -1,0 +1,40 @@
+"""Scoring a model on problems: generate, extract the answer the same way for every model, verify."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+from distill.answers import extract_answer
+from distill.metrics import accuracy_table
+from distill.records import Problem
+from distill.tasks import verifier_for
+from distill.verify import is_correct
+from student.inference import generate
+from student.load import load_model, load_tokenizer
+
+
+def evaluate(
+    ref: str, problems: list[Problem], instruction: str, max_new_tokens: int, batch_size: int, desc: str = "eval"
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """`(answers, table)`: every model answer graded, and accuracy overall and per family."""
+    model, tokenizer = load_model(ref), load_tokenizer(ref)
+    outputs = generate(model, tokenizer, [p.question for p in problems], instruction, max_new_tokens, batch_size, desc)
+    del model
+    gc.collect()
+    answers = []
+    for problem, (text, n_tokens) in zip(problems, outputs, strict=True):
+        predicted = extract_answer(text)
+        answers.append({
+            "id": problem.id,
+            "family": problem.family,
+            "question": problem.question,
+            "answer": problem.answer,
+            "output": text,
+            "predicted": predicted,
+            "correct": is_correct(predicted, problem.answer, verifier_for(problem.family)),
+            "tokens": n_tokens,
+        })
+    table = accuracy_table(answers)
+    table["overall"]["mean_tokens"] = sum(a["tokens"] for a in answers) / len(answers)
+    return answers, table

@@ -1,0 +1,1 @@
+"""Producing traces: teacher backends, the trace format, sampling N per problem."""
