@@ -18,8 +18,7 @@ def _text(completion) -> str:
 def correctness_reward(completions, answer, verifier, **_) -> list[float]:
     """1.0 when the extracted answer verifies against the reference, else 0.0."""
     return [
-        float(is_correct(extract_answer(_text(c)), ref, kind))
-        for c, ref, kind in zip(completions, answer, verifier, strict=True)
+        float(is_correct(extract_answer(_text(c)), ref, kind)) for c, ref, kind in zip(completions, answer, verifier, strict=True)
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import warnings
@@ -21,11 +22,20 @@ STAGE_HELP = {
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", help=f"preset name ({', '.join(preset_names())}) or a YAML file; default: the "
-                        f"work dir's saved config, else {DEFAULT_PRESET}")
+    parser.add_argument(
+        "--preset",
+        help=f"preset name ({', '.join(preset_names())}) or a YAML file; default: the "
+        f"work dir's saved config, else {DEFAULT_PRESET}",
+    )
     parser.add_argument("--workdir", type=Path, help="the run's directory (default: runs/<preset>)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field, e.g. --set rl.num_generations=4 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set rl.num_generations=4 (repeatable)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,19 +71,23 @@ def eval_file(args: argparse.Namespace, config: PipelineConfig) -> None:
     if not (args.model and args.data):
         raise ConfigError("evaluating a model on a file needs both --model and --data")
     problems = load_problem_file(args.data)
-    answers, table = evaluate(args.model, problems, config.student.instruction, config.eval.max_new_tokens,
-                              config.eval.batch_size, desc="eval")
+    answers, table = evaluate(
+        args.model, problems, config.student.instruction, config.eval.max_new_tokens, config.eval.batch_size, desc="eval"
+    )
     out = args.out or Path("results.json")
     write_json(out, {"model": args.model, "data": str(args.data), **table, "answers": answers})
     overall = table["overall"]
-    print(f"accuracy {overall['accuracy']:.3f} on {overall['n']} problems "
-          f"(no answer found: {overall['no_answer_rate']:.1%}); written to {out}")
+    print(
+        f"accuracy {overall['accuracy']:.3f} on {overall['n']} problems "
+        f"(no answer found: {overall['no_answer_rate']:.1%}); written to {out}"
+    )
 
 
 def quiet_libraries() -> None:
     """Keep progress bars and our own lines readable; library chatter stays at warnings."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    warnings.filterwarnings("ignore", message=".*MatMul8bitLt.*")
+    # bitsandbytes logs a line per int8 matmul on CPU (fp32 inputs cast to fp16): thousands per eval.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=FutureWarning)
     from transformers.utils import logging as hf_logging
 
@@ -85,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     from distill.datafiles import DataFileError
     from pipelines.run import STAGE_NAMES, StageFailed, run
     from pipelines.workdir import MissingInput
+    from student.sources import ModelSourceError
 
     try:
         config, workdir = resolve_config(args)
@@ -94,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         stages = STAGE_NAMES if args.command == "run" else (args.command,)
         summary = run(config, workdir, stages, force=getattr(args, "force", False))
-    except (ConfigError, DataFileError, MissingInput) as err:
+    except (ConfigError, DataFileError, MissingInput, ModelSourceError) as err:
         print(f"distill: error: {err}", file=sys.stderr)
         return 2
     except StageFailed as err:

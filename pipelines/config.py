@@ -166,7 +166,9 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     unknown = [k for k in data if k not in valid]
     if unknown:
         place = f"{where}." if where else ""
-        raise ConfigError(f"unknown config key {place}{unknown[0]}; valid keys{' in ' + where if where else ''}: {', '.join(valid)}")
+        raise ConfigError(
+            f"unknown config key {place}{unknown[0]}; valid keys{' in ' + where if where else ''}: {', '.join(valid)}"
+        )
     kwargs = {}
     for key, value in data.items():
         hint, name = hints[key], f"{where}.{key}" if where else key

@@ -62,7 +62,11 @@ def stage_keys(config: PipelineConfig) -> dict[str, str]:
 
 def is_cached(workdir: Workdir, stage: str, key: str) -> bool:
     manifest = workdir.manifest(stage)
-    return manifest.exists() and read_json(manifest) | {"version": __version__} == {"key": key, "version": __version__, "completed": True}
+    return manifest.exists() and read_json(manifest) | {"version": __version__} == {
+        "key": key,
+        "version": __version__,
+        "completed": True,
+    }
 
 
 def run_stage(stage: Stage, config: PipelineConfig, workdir: Workdir, key: str) -> None:

@@ -107,9 +107,7 @@ class Workdir:
 
     def require(self, path: Path, stage: str) -> Path:
         if not path.exists():
-            raise MissingInput(
-                f"{path} does not exist: run `distill {stage} --workdir {self.root}` first (or `distill run`)"
-            )
+            raise MissingInput(f"{path} does not exist: run `distill {stage} --workdir {self.root}` first (or `distill run`)")
         return path
 
     def fresh(self, path: Path) -> Path:

@@ -25,16 +25,18 @@ def evaluate(
     answers = []
     for problem, (text, n_tokens) in zip(problems, outputs, strict=True):
         predicted = extract_answer(text)
-        answers.append({
-            "id": problem.id,
-            "family": problem.family,
-            "question": problem.question,
-            "answer": problem.answer,
-            "output": text,
-            "predicted": predicted,
-            "correct": is_correct(predicted, problem.answer, verifier_for(problem.family)),
-            "tokens": n_tokens,
-        })
+        answers.append(
+            {
+                "id": problem.id,
+                "family": problem.family,
+                "question": problem.question,
+                "answer": problem.answer,
+                "output": text,
+                "predicted": predicted,
+                "correct": is_correct(predicted, problem.answer, verifier_for(problem.family)),
+                "tokens": n_tokens,
+            }
+        )
     table = accuracy_table(answers)
     table["overall"]["mean_tokens"] = sum(a["tokens"] for a in answers) / len(answers)
     return answers, table

@@ -60,6 +60,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def _timed_request(model, tokenizer, prompt: str, max_new_tokens: int) -> tuple[float, list[float]]:
+    """`(start, stamps)`: when the request began and when each new token landed."""
+    enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+    clock = _TokenClock()
+    begin = time.perf_counter()
+    model.generate(
+        **enc,
+        max_new_tokens=max_new_tokens,
+        min_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=tokenizer.pad_token_id,
+        stopping_criteria=StoppingCriteriaList([clock]),
+    )
+    return begin, clock.stamps
+
+
 @torch.inference_mode()
 def measure(ref: str, questions: list[str], instruction: str, max_new_tokens: int, warmup: int, repeats: int) -> dict[str, Any]:
     if torch.cuda.is_available():
@@ -72,23 +88,14 @@ def measure(ref: str, questions: list[str], instruction: str, max_new_tokens: in
             tokenizer.apply_chat_template(prompt_messages(q, instruction), tokenize=False, add_generation_prompt=True)
             for q in questions
         ]
-
-        def one(prompt: str) -> tuple[float, list[float]]:
-            enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
-            clock = _TokenClock()
-            begin = time.perf_counter()
-            model.generate(**enc, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens, do_sample=False,
-                           pad_token_id=tokenizer.pad_token_id, stopping_criteria=StoppingCriteriaList([clock]))
-            return begin, clock.stamps
-
         for prompt in prompts[:1] * warmup:
-            one(prompt)
+            _timed_request(model, tokenizer, prompt, max_new_tokens)
         ttft, itl, e2e, tokens = [], [], [], 0
         for _ in range(repeats):
             for prompt in prompts:
-                begin, stamps = one(prompt)
+                begin, stamps = _timed_request(model, tokenizer, prompt, max_new_tokens)
                 ttft.append(stamps[0] - begin)
-                itl += [b - a for a, b in zip(stamps, stamps[1:])]
+                itl += [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
                 e2e.append(stamps[-1] - begin)
                 tokens += len(stamps)
         footprint = model.get_memory_footprint()

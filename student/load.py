@@ -8,18 +8,7 @@ from pathlib import Path
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from student import hardware
-
-
-def resolve(ref: str) -> str:
-    """A model reference as `from_pretrained` takes it: a local directory, else a Hub id."""
-    path = Path(ref).expanduser()
-    if path.exists():
-        if not (path / "config.json").exists():
-            raise FileNotFoundError(f"{path} is not a model directory: it has no config.json")
-        return str(path)
-    if ref.startswith((".", "/", "~")) or ref.count("/") > 1:
-        raise FileNotFoundError(f"model path {ref} does not exist")
-    return ref
+from student.sources import resolve
 
 
 def load_tokenizer(ref: str) -> PreTrainedTokenizerBase:

@@ -38,9 +38,7 @@ def split_of(key: str, eval_share: float) -> str:
     return "eval" if bucket < eval_share else "train"
 
 
-def make_problems(
-    families: list[str], n: int, split: str, seed: int, eval_share: float = 0.2
-) -> list[Problem]:
+def make_problems(families: list[str], n: int, split: str, seed: int, eval_share: float = 0.2) -> list[Problem]:
     """`n` distinct problems per family for one split."""
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:

@@ -13,7 +13,12 @@ STORIES = (
     ("A shop has {a} apples. It sells {b} of them and then receives {c} more. How many apples does it have now?", "-", "+"),
     ("A library has {a} books and buys {b} more. It then gives away {c}. How many books are left?", "+", "-"),
     ("Each box holds {a} pencils. A teacher buys {b} boxes and hands out {c} pencils. How many pencils remain?", "*", "-"),
-    ("A farmer picks {a} eggs in the morning and {b} in the afternoon, then packs them all into cartons and sells {c} eggs. How many eggs does he keep?", "+", "-"),
+    (
+        "A farmer picks {a} eggs in the morning and {b} in the afternoon, "
+        "then packs them all into cartons and sells {c} eggs. How many eggs does he keep?",
+        "+",
+        "-",
+    ),
     ("A bus carries {a} people. At the first stop {b} get off, and then {c} get on. How many people are on the bus?", "-", "+"),
     ("A baker makes {a} trays of {b} cookies each and then bakes {c} more cookies. How many cookies are there?", "*", "+"),
 )

@@ -27,9 +27,7 @@ def words() -> tuple[str, ...]:
     """Common-enough English words: in both dictionaries, lowercase letters only, 5-13 long."""
     from english_words import get_english_words_set
 
-    both = get_english_words_set(["web2"], lower=True, alpha=True) & get_english_words_set(
-        ["gcide"], lower=True, alpha=True
-    )
+    both = get_english_words_set(["web2"], lower=True, alpha=True) & get_english_words_set(["gcide"], lower=True, alpha=True)
     return tuple(sorted(w for w in both if MIN_LEN <= len(w) <= MAX_LEN and w.isascii()))
 
 

@@ -16,8 +16,14 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
     problems = problems_from(read_jsonl(workdir.require(workdir.problems_eval, "generate")))
     questions = [p.question for p in problems[: bench.prompts]]
     results = {
-        variant: measure(variant_ref(config, workdir, variant), questions, config.student.instruction,
-                         bench.max_new_tokens, bench.warmup, bench.repeats)
+        variant: measure(
+            variant_ref(config, workdir, variant),
+            questions,
+            config.student.instruction,
+            bench.max_new_tokens,
+            bench.warmup,
+            bench.repeats,
+        )
         for variant in bench.variants
     }
     write_json(workdir.latency, {"machine": platform.platform(), "processor": platform.processor(), "variants": results})

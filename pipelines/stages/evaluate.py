@@ -16,11 +16,14 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
     refs = {variant: variant_ref(config, workdir, variant) for variant in config.eval.variants}
     results = {}
     for variant, ref in refs.items():
-        answers, table = evaluate(ref, problems, config.student.instruction, config.eval.max_new_tokens,
-                                  config.eval.batch_size, desc=f"eval {variant}")
+        answers, table = evaluate(
+            ref, problems, config.student.instruction, config.eval.max_new_tokens, config.eval.batch_size, desc=f"eval {variant}"
+        )
         write_json(workdir.eval_dir / f"{variant}_answers.json", answers)
-        mlflow.log_table({k: [a[k] for a in answers] for k in ("id", "family", "predicted", "answer", "correct", "output")},
-                         f"answers/{variant}.json")
+        mlflow.log_table(
+            {k: [a[k] for a in answers] for k in ("id", "family", "predicted", "answer", "correct", "output")},
+            f"answers/{variant}.json",
+        )
         results[variant] = table
     write_json(workdir.eval_dir / "results.json", results)
     mlflow.log_dict(results, "results.json")

@@ -41,6 +41,11 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
         {"problem_id": [t.problem_id for t in sample], "family": [t.family for t in sample], "text": [t.text for t in sample]},
         "sample_traces.json",
     )
-    outputs = {"problems_train": workdir.problems_train, "problems_eval": workdir.problems_eval, "traces": workdir.traces,
-               "kept": workdir.kept, "rejected": workdir.rejected}
+    outputs = {
+        "problems_train": workdir.problems_train,
+        "problems_eval": workdir.problems_eval,
+        "traces": workdir.traces,
+        "kept": workdir.kept,
+        "rejected": workdir.rejected,
+    }
     return {k: str(v) for k, v in outputs.items()}, {"funnel": funnel(traces, kept), "eval_problems": len(held_out)}

@@ -19,7 +19,11 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
     problems = problems_from(read_jsonl(workdir.require(workdir.problems_train, "generate")))
     random.Random(config.seed).shuffle(problems)
     rows = [
-        {"prompt": prompt_messages(p.question, config.student.instruction), "answer": p.answer, "verifier": verifier_for(p.family)}
+        {
+            "prompt": prompt_messages(p.question, config.student.instruction),
+            "answer": p.answer,
+            "verifier": verifier_for(p.family),
+        }
         for p in problems[: config.rl.problems]
     ]
     out = workdir.fresh(workdir.model("rl"))

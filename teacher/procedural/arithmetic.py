@@ -39,7 +39,9 @@ def column_sub(a: int, b: int) -> list[str]:
         top = da[k] - borrow
         shown = f"{da[k]} - {borrow}" if borrow else f"{da[k]}"
         if top < db[k]:
-            lines.append(f"{PLACES[k].capitalize()}: {shown} is less than {db[k]}, borrow: {top + 10} - {db[k]} = {top + 10 - db[k]}.")
+            lines.append(
+                f"{PLACES[k].capitalize()}: {shown} is less than {db[k]}, borrow: {top + 10} - {db[k]} = {top + 10 - db[k]}."
+            )
             borrow = 1
         else:
             lines.append(f"{PLACES[k].capitalize()}: {shown} - {db[k]} = {top - db[k]}.")
@@ -88,7 +90,9 @@ def solve_step(op: str, a: int, b: int, rng: random.Random, slip: bool) -> tuple
         wrong = _slipped(op, a, b)
         lines.append(f"So {a} {SYMBOL[op]} {b} = {wrong}.")
         lines.append(f"{rng.choice(CHECK)}: " + check(op, a, b, wrong))
-        lines.append(f"Wait, that is wrong: the check does not hold, so I slipped somewhere. Redoing it carefully gives {result}.")
+        lines.append(
+            f"Wait, that is wrong: the check does not hold, so I slipped somewhere. Redoing it carefully gives {result}."
+        )
     else:
         lines.append(f"So {a} {SYMBOL[op]} {b} = {result}.")
     lines.append(f"{rng.choice(CHECK)}: " + check(op, a, b, result) + " Correct.")

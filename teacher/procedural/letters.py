@@ -7,8 +7,16 @@ import random
 from distill.records import Problem
 
 SPELL = ("Let me spell it out letter by letter: {spelled}.", "Spelling the word: {spelled}.", "The letters are: {spelled}.")
-WALK = ("Now I go through each letter and count the {q}'s:", "Counting {q} as I go:", "Walking through the letters, counting {q}:")
-CHECK = ("Let me verify by listing the positions of {q}:", "Check another way, positions of {q}:", "Double-check with positions of {q}:")
+WALK = (
+    "Now I go through each letter and count the {q}'s:",
+    "Counting {q} as I go:",
+    "Walking through the letters, counting {q}:",
+)
+CHECK = (
+    "Let me verify by listing the positions of {q}:",
+    "Check another way, positions of {q}:",
+    "Double-check with positions of {q}:",
+)
 ANSWER = (
     'The letter "{q}" appears \\boxed{{{n}}} times in "{word}".',
     'There are \\boxed{{{n}}} {q}\'s in "{word}".',
