@@ -43,7 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run every stage in order, skipping those already done")
     _common(run)
-    run.add_argument("--force", action="store_true", help="rerun every stage even if its cached output is valid")
+    run.add_argument(
+        "--force",
+        nargs="?",
+        const="generate",
+        metavar="STAGE",
+        help="rerun from STAGE on (default: every stage) even if cached output is still valid",
+    )
     for name, text in STAGE_HELP.items():
         stage = commands.add_parser(name, help=text, description=text)
         _common(stage)
@@ -58,7 +64,13 @@ def resolve_config(args: argparse.Namespace) -> tuple[PipelineConfig, Path]:
     preset = args.preset
     saved = args.workdir / "config.yaml" if args.workdir else None
     if preset is None and saved is not None and saved.exists():
-        return load_config(None, args.overrides, base=read_yaml(saved)), args.workdir
+        try:
+            return load_config(None, args.overrides, base=read_yaml(saved)), args.workdir
+        except ConfigError as err:
+            raise ConfigError(
+                f"the config saved in {saved} does not fit this version's config schema ({err}); "
+                "pass --preset to start afresh, or use a new --workdir"
+            ) from err
     preset = preset or DEFAULT_PRESET
     return load_config(preset, args.overrides), args.workdir or Path("runs") / Path(preset).stem
 
@@ -98,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from distill.datafiles import DataFileError
     from pipelines.run import STAGE_NAMES, StageFailed, run
-    from pipelines.workdir import MissingInput
+    from pipelines.workdir import IncompatibleWorkdir, MissingInput
     from student.sources import ModelSourceError
 
     try:
@@ -108,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             eval_file(args, config)
             return 0
         stages = STAGE_NAMES if args.command == "run" else (args.command,)
-        summary = run(config, workdir, stages, force=getattr(args, "force", False))
-    except (ConfigError, DataFileError, MissingInput, ModelSourceError) as err:
+        summary = run(config, workdir, stages, force_from=getattr(args, "force", None))
+    except (ConfigError, DataFileError, MissingInput, ModelSourceError, IncompatibleWorkdir) as err:
         print(f"distill: error: {err}", file=sys.stderr)
         return 2
     except StageFailed as err:

@@ -39,6 +39,7 @@ class TeacherConfig:
     backend: str = "procedural"
     samples_per_problem: int = 1
     slip_rate: float = 0.15  # share of traces that slip, notice and correct themselves
+    shard_size: int = 256  # traces per durable shard: a crash loses at most this many
 
 
 @dataclass
@@ -62,6 +63,8 @@ class SFTConfig:
     warmup_ratio: float = 0.05
     max_length: int = 512
     logging_steps: int = 5
+    save_steps: int = 25  # checkpoint interval; a killed run resumes from the last one
+    gradient_checkpointing: bool = False  # trades compute for memory: worth it only for big models
 
 
 @dataclass
@@ -77,6 +80,8 @@ class RLConfig:
     rewards: list[str] = field(default_factory=lambda: ["correctness", "format"])
     reward_weights: list[float] = field(default_factory=lambda: [1.0, 0.2])
     logging_steps: int = 2
+    save_steps: int = 10
+    gradient_checkpointing: bool = False
 
 
 @dataclass

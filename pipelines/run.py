@@ -7,7 +7,9 @@ matches, so a change to RL settings reruns RL and what follows, not generation o
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,9 +19,9 @@ import mlflow
 
 from distill import __version__
 from pipelines import tracking
-from pipelines.config import PipelineConfig, save_config
+from pipelines.config import ConfigError, PipelineConfig, save_config
 from pipelines.stages import bench, evaluate, generate, quantize, rl, sft
-from pipelines.workdir import Workdir, read_json, write_json
+from pipelines.workdir import LAYOUT, Workdir, read_json, write_json
 
 
 class StageFailed(RuntimeError):
@@ -27,8 +29,11 @@ class StageFailed(RuntimeError):
 
     def __init__(self, stage: str, workdir: Workdir, error: Exception):
         self.stage, self.error = stage, error
+        hint = ""
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            hint = f"The disk holding {workdir.root} is full: free space there first. "
         super().__init__(
-            f"stage {stage} failed: {type(error).__name__}: {error}\n"
+            f"stage {stage} failed: {type(error).__name__}: {error}\n{hint}"
             f"Completed stages are kept in {workdir.root}; fix the cause, then resume with "
             f"`distill run --workdir {workdir.root}` (it skips the stages already done)."
         )
@@ -62,17 +67,25 @@ def stage_keys(config: PipelineConfig) -> dict[str, str]:
 
 def is_cached(workdir: Workdir, stage: str, key: str) -> bool:
     manifest = workdir.manifest(stage)
-    return manifest.exists() and read_json(manifest) | {"version": __version__} == {
-        "key": key,
-        "version": __version__,
-        "completed": True,
-    }
+    if not manifest.exists():
+        return False
+    found = read_json(manifest)
+    return found.get("completed") is True and found.get("key") == key and found.get("layout") == LAYOUT
+
+
+def open_partial(workdir: Workdir, stage: str, key: str) -> None:
+    """Keep an unfinished stage's partial work only if it was made under the same key."""
+    partial, marker = workdir.partial(stage), workdir.partial(stage) / "key.json"
+    if partial.exists() and (not marker.exists() or read_json(marker).get("key") != key):
+        shutil.rmtree(partial)
+    write_json(marker, {"key": key})
 
 
 def run_stage(stage: Stage, config: PipelineConfig, workdir: Workdir, key: str) -> None:
-    """Run one stage under a nested MLflow run and record its outputs, metrics and manifest."""
+    """Run one stage under a nested MLflow run; record outputs and metrics, then the manifest, last."""
     print(f"[distill] stage {stage.name}", flush=True)
     workdir.manifest(stage.name).unlink(missing_ok=True)
+    open_partial(workdir, stage.name, key)
     params = {k: v for k, v in config.flat().items() if k.split(".")[0] in stage.sections}
     with tracking.stage_run(stage.name, params):
         start = time.perf_counter()
@@ -83,22 +96,27 @@ def run_stage(stage: Stage, config: PipelineConfig, workdir: Workdir, key: str) 
         seconds = time.perf_counter() - start
         tracking.log_metrics(metrics)
         tracking.log_metrics({"seconds": seconds})
-    info = {"seconds": round(seconds, 2), "key": key}
-    workdir.update_summary(stage.name, outputs, metrics, info)
-    write_json(workdir.manifest(stage.name), {"key": key, "version": __version__, "completed": True})
+    workdir.update_summary(stage.name, outputs, metrics, {"seconds": round(seconds, 2), "key": key})
+    write_json(workdir.manifest(stage.name), {"key": key, "version": __version__, "layout": LAYOUT, "completed": True})
+    shutil.rmtree(workdir.partial(stage.name))  # checkpoints are large; the finished output replaces them
     print(f"[distill] stage {stage.name} done in {seconds:.1f}s", flush=True)
 
 
-def run(config: PipelineConfig, root: Path, stages: tuple[str, ...] = STAGE_NAMES, force: bool = False) -> dict:
-    """Run `stages` in order; with several stages, skip those whose cached output is still valid."""
+def run(config: PipelineConfig, root: Path, stages: tuple[str, ...] = STAGE_NAMES, force_from: str | None = None) -> dict:
+    """Run `stages` in order. Several stages: skip those whose output is still valid, except from
+    `force_from` on. A stage named alone always runs."""
+    if force_from is not None and force_from not in STAGE_NAMES:
+        raise ConfigError(f"--force: unknown stage {force_from!r}; stages are {', '.join(STAGE_NAMES)}")
     workdir = Workdir(root)
+    workdir.check_layout()
     save_config(config, workdir.config)
     keys = stage_keys(config)
+    forced = set(STAGE_NAMES[STAGE_NAMES.index(force_from) :]) if force_from else set()
     with tracking.pipeline_run(config, workdir):
         for stage in STAGES:
             if stage.name not in stages:
                 continue
-            if not force and len(stages) > 1 and is_cached(workdir, stage.name, keys[stage.name]):
+            if stage.name not in forced and len(stages) > 1 and is_cached(workdir, stage.name, keys[stage.name]):
                 print(f"[distill] stage {stage.name}: cached, skipping", flush=True)
                 continue
             run_stage(stage, config, workdir, keys[stage.name])

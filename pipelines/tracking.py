@@ -38,11 +38,21 @@ def pipeline_run(config: PipelineConfig, workdir: Workdir) -> Iterator[mlflow.Ac
     with mlflow.start_run(run_id=previous, run_name=None if previous else workdir.root.name) as run:
         if previous:
             mlflow.set_tag("resumed", "true")
+            close_orphans(run.info.run_id)
         else:
             write_json(id_file, {"run_id": run.info.run_id, "config_hash": digest, "tracking_uri": tracking_uri(workdir)})
             mlflow.log_params(config.flat())
             mlflow.log_dict(config.to_dict(), "config.yaml")
         yield run
+
+
+def close_orphans(parent_id: str) -> None:
+    """Stage runs left RUNNING by a killed process are marked KILLED when the pipeline resumes."""
+    client = mlflow.MlflowClient()
+    experiment = client.get_run(parent_id).info.experiment_id
+    query = f"tags.mlflow.parentRunId = '{parent_id}' and attributes.status = 'RUNNING'"
+    for orphan in client.search_runs([experiment], filter_string=query):
+        client.set_terminated(orphan.info.run_id, status="KILLED")
 
 
 @contextmanager

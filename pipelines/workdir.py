@@ -10,11 +10,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
+
+from distill import __version__
+
+# Bump when files move or change meaning: older work dirs are then refused with a clear message.
+LAYOUT = 1
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -48,6 +55,10 @@ class MissingInput(FileNotFoundError):
     """A stage was run before the stage that makes its input."""
 
 
+class IncompatibleWorkdir(RuntimeError):
+    """A work dir whose layout this version does not read."""
+
+
 @dataclass(frozen=True)
 class Workdir:
     root: Path
@@ -79,8 +90,9 @@ class Workdir:
     def model(self, variant: str) -> Path:
         return self.root / "models" / variant
 
-    def checkpoints(self, stage: str) -> Path:
-        return self.root / "checkpoints" / stage
+    def partial(self, stage: str) -> Path:
+        """Resumable work of an unfinished stage (trace shards, trainer checkpoints)."""
+        return self.root / "partial" / stage
 
     @property
     def eval_dir(self) -> Path:
@@ -110,12 +122,30 @@ class Workdir:
             raise MissingInput(f"{path} does not exist: run `distill {stage} --workdir {self.root}` first (or `distill run`)")
         return path
 
-    def fresh(self, path: Path) -> Path:
-        """Clear an output directory before a stage writes it again."""
-        if path.exists():
-            shutil.rmtree(path)
-        path.mkdir(parents=True)
-        return path
+    @contextmanager
+    def staging(self, final: Path) -> Iterator[Path]:
+        """A temporary directory that replaces `final` only once everything in it is written."""
+        tmp = final.with_name(f".{final.name}.tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        yield tmp
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+
+    def check_layout(self) -> None:
+        """Refuse a work dir written by a version whose files this one cannot read."""
+        marker = self.root / "workdir.json"
+        if not marker.exists():
+            write_json(marker, {"layout": LAYOUT, "version": __version__})
+            return
+        found = read_json(marker)
+        if found.get("layout") != LAYOUT:
+            raise IncompatibleWorkdir(
+                f"{self.root} was written by distill {found.get('version')} (work dir layout {found.get('layout')}); "
+                f"this is distill {__version__} (layout {LAYOUT}). Use a new --workdir, or the version that wrote it."
+            )
 
     def load_summary(self) -> dict[str, Any]:
         return read_json(self.summary) if self.summary.exists() else {"outputs": {}, "metrics": {}, "stages": {}}

@@ -5,17 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer
 
 from distill.rewards import REWARDS
-from student import hardware
 from student.load import load_model, load_tokenizer
+from student.training import fit, trainer_args
 
 
-def train(start: str, prompts: Dataset, cfg, out_dir: Path, checkpoints: Path, seed: int, dtype: str) -> list[dict[str, Any]]:
-    """GRPO from `start` on `prompts` (`prompt`, `answer`, `verifier` columns); saves to `out_dir`."""
+def check(cfg) -> None:
     unknown = [name for name in cfg.rewards if name not in REWARDS]
     if unknown:
         raise ValueError(f"rl.rewards: unknown reward {unknown[0]!r}; available rewards: {', '.join(REWARDS)}")
@@ -23,23 +21,19 @@ def train(start: str, prompts: Dataset, cfg, out_dir: Path, checkpoints: Path, s
         raise ValueError(f"rl.reward_weights has {len(cfg.reward_weights)} weights for {len(cfg.rewards)} rewards")
     if cfg.batch_size % cfg.num_generations:
         raise ValueError(f"rl.batch_size ({cfg.batch_size}) must be a multiple of rl.num_generations ({cfg.num_generations})")
+
+
+def train(start: str, prompts: Dataset, cfg, out_dir: Path, checkpoints: Path, seed: int, dtype: str) -> dict[str, Any]:
+    """GRPO from `start` on `prompts` (`prompt`, `answer`, `verifier` columns); saves to `out_dir`."""
+    check(cfg)
     args = GRPOConfig(
-        output_dir=str(checkpoints),
-        max_steps=cfg.max_steps,
+        **trainer_args(cfg, checkpoints, seed, dtype),
         per_device_train_batch_size=cfg.batch_size,
         num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length,
         temperature=cfg.temperature,
-        learning_rate=cfg.learning_rate,
         beta=cfg.beta,
         reward_weights=cfg.reward_weights,
-        logging_steps=cfg.logging_steps,
-        save_strategy="no",
-        report_to=["mlflow"],
-        use_cpu=hardware.device() == "cpu",
-        bf16=hardware.dtype(dtype) == torch.bfloat16,
-        seed=seed,
-        data_seed=seed,
     )
     trainer = GRPOTrainer(
         model=load_model(start, dtype),
@@ -48,6 +42,4 @@ def train(start: str, prompts: Dataset, cfg, out_dir: Path, checkpoints: Path, s
         train_dataset=prompts,
         processing_class=load_tokenizer(start),
     )
-    trainer.train()
-    trainer.save_model(str(out_dir))
-    return trainer.state.log_history
+    return fit(trainer, checkpoints, out_dir)

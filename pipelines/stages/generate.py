@@ -12,6 +12,21 @@ from pipelines.config import PipelineConfig
 from pipelines.tracking import log_dataset_file
 from pipelines.workdir import Workdir, write_jsonl
 from teacher.backends import BACKENDS
+from teacher.store import TraceStore
+
+
+def generate_missing(teacher, store: TraceStore, problems: list[Problem], samples: int) -> list[Trace]:
+    """Ask the teacher only for what the store lacks; a rerun after a crash picks up where it stopped."""
+    done = store.done()
+    if done:
+        print(f"[distill] resuming generation: {len(done)} traces already on disk", flush=True)
+    pending = [p for p in problems if any((p.id, s) not in done for s in range(samples))]
+    with tqdm(total=len(problems) * samples, initial=len(done), desc="teacher", unit="trace") as bar:
+        for trace in teacher.traces(pending, samples):
+            if (trace.problem_id, trace.sample) not in done:
+                store.add(trace)
+                bar.update()
+    return store.traces()
 
 
 def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
@@ -22,8 +37,8 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
     if teach.backend not in BACKENDS:
         raise ValueError(f"teacher.backend: unknown backend {teach.backend!r}; available: {', '.join(BACKENDS)}")
     teacher = BACKENDS[teach.backend](seed=config.seed, slip_rate=teach.slip_rate)
-    total = len(train) * teach.samples_per_problem
-    traces = list(tqdm(teacher.traces(train, teach.samples_per_problem), total=total, desc="teacher", unit="trace"))
+    store = TraceStore(workdir.partial("generate") / "shards", teach.shard_size)
+    traces = generate_missing(teacher, store, train, teach.samples_per_problem)
     kept, rejected = verify_traces(traces, {p.id: p for p in train})
 
     datasets = {

@@ -12,8 +12,8 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
     source = str(workdir.require(workdir.model("rl"), "rl"))
     outputs, metrics = {}, {"rl": {"size_mb": size_on_disk(source) / 2**20}}
     for method in config.quantize.methods:
-        out = workdir.fresh(workdir.model(method))
-        footprint = quantize(source, out, method)
-        outputs[method] = str(out)
-        metrics[method] = {"size_mb": size_on_disk(out) / 2**20, "memory_mb": footprint / 2**20}
+        with workdir.staging(workdir.model(method)) as out:
+            footprint = quantize(source, out, method)
+        outputs[method] = str(workdir.model(method))
+        metrics[method] = {"size_mb": size_on_disk(outputs[method]) / 2**20, "memory_mb": footprint / 2**20}
     return outputs, metrics

@@ -26,10 +26,12 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
         }
         for p in problems[: config.rl.problems]
     ]
-    out = workdir.fresh(workdir.model("rl"))
-    log = rl.train(start, Dataset.from_list(rows), config.rl, out, workdir.checkpoints("rl"), config.seed, config.student.dtype)
-    rewards = [entry["reward"] for entry in log if "reward" in entry]
-    metrics = {"prompts": len(rows)}
+    with workdir.staging(workdir.model("rl")) as out:
+        result = rl.train(
+            start, Dataset.from_list(rows), config.rl, out, workdir.partial("rl"), config.seed, config.student.dtype
+        )
+    rewards = [entry["reward"] for entry in result["log"] if "reward" in entry]
+    metrics = {"prompts": len(rows), "resumed_from_step": result["resumed_from_step"]}
     if rewards:
         metrics |= {"first_reward": rewards[0], "final_reward": rewards[-1], "mean_reward": sum(rewards) / len(rewards)}
-    return {"rl": str(out)}, metrics
+    return {"rl": str(workdir.model("rl"))}, metrics

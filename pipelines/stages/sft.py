@@ -18,10 +18,10 @@ def prepare_base(config: PipelineConfig, workdir: Workdir, texts: list[str]) -> 
         return student.model
     tokenizer = tiny.build_tokenizer(texts, student.tiny_vocab_size)
     model = tiny.build_model(tokenizer, student.tiny_hidden_size, student.tiny_layers, student.tiny_heads, config.seed)
-    out = workdir.fresh(workdir.model("base"))
-    model.save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
-    return str(out)
+    with workdir.staging(workdir.model("base")) as out:
+        model.save_pretrained(str(out))
+        tokenizer.save_pretrained(str(out))
+    return str(workdir.model("base"))
 
 
 def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
@@ -32,8 +32,12 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
     rows = [sft_row(problems[t.problem_id].question, config.student.instruction, t.text) for t in kept]
     base = prepare_base(config, workdir, [r["prompt"][0]["content"] + r["completion"][0]["content"] for r in rows])
 
-    out = workdir.fresh(workdir.model("sft"))
-    log = sft.train(base, Dataset.from_list(rows), config.sft, out, workdir.checkpoints("sft"), config.seed, config.student.dtype)
-    losses = [entry["loss"] for entry in log if "loss" in entry]
-    metrics = {"examples": len(rows), "first_loss": losses[0], "final_loss": losses[-1]} if losses else {"examples": len(rows)}
-    return {"base": base, "sft": str(out)}, metrics
+    with workdir.staging(workdir.model("sft")) as out:
+        result = sft.train(
+            base, Dataset.from_list(rows), config.sft, out, workdir.partial("sft"), config.seed, config.student.dtype
+        )
+    losses = [entry["loss"] for entry in result["log"] if "loss" in entry]
+    metrics = {"examples": len(rows), "resumed_from_step": result["resumed_from_step"]}
+    if losses:
+        metrics |= {"first_loss": losses[0], "final_loss": losses[-1]}
+    return {"base": base, "sft": str(workdir.model("sft"))}, metrics

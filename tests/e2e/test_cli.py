@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
-import mlflow
 import pytest
+
+from tests.e2e.conftest import distill, runs, store
 
 STAGES = ["generate", "sft", "rl", "quantize", "eval", "bench"]
 # The tiny preset, made smaller still so the suite stays quick; every stage still runs for real.
@@ -26,23 +25,12 @@ FAST = [
 ]
 
 
-def distill(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=900
-    )
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("e2e") / "demo"
     done = distill("run", "--preset", "tiny", "--workdir", str(workdir), *FAST)
     assert done.returncode == 0, done.stderr[-3000:]
     return workdir
-
-
-def store(workdir):
-    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}")
 
 
 def test_summary_names_every_output_and_headline(run_dir):
@@ -107,9 +95,9 @@ def test_second_run_is_cached_and_a_stage_runs_alone(run_dir):
     alone = distill("eval", "--workdir", str(run_dir))
     assert alone.returncode == 0, alone.stderr[-2000:]
     assert "stage eval done" in alone.stdout and "stage sft" not in alone.stdout
-    runs = store(run_dir).search_runs([store(run_dir).get_experiment_by_name("distill-tiny").experiment_id])
-    assert len([r for r in runs if "mlflow.parentRunId" not in r.data.tags]) == 1
-    assert len([r for r in runs if r.data.tags.get("mlflow.runName") == "eval"]) == 2
+    found = runs(run_dir)
+    assert len([r for r in found if "mlflow.parentRunId" not in r.data.tags]) == 1
+    assert len([r for r in found if r.data.tags.get("mlflow.runName") == "eval"]) == 2
 
 
 def test_eval_any_model_on_a_jsonl_file(run_dir, tmp_path):
@@ -152,3 +140,13 @@ def test_bad_input_fails_fast_with_a_clear_message(tmp_path):
     bad.write_text('{"question": "1+1?", "answer": "2"}\n{"question": "no answer"}\n')
     missing = distill("eval", "--model", "x", "--data", str(bad), "--preset", "tiny")
     assert missing.returncode == 2 and "bad.jsonl:2: missing answer" in missing.stderr
+
+
+def test_an_rl_change_reruns_rl_and_what_follows_only(run_dir):
+    changed = distill("run", "--preset", "tiny", "--workdir", str(run_dir), *FAST, "--set", "rl.learning_rate=2e-5")
+    assert changed.returncode == 0, changed.stderr[-2000:]
+    assert "stage generate: cached" in changed.stdout and "stage sft: cached" in changed.stdout
+    for stage in ["rl", "quantize", "eval", "bench"]:
+        assert f"stage {stage} done" in changed.stdout
+    forced = distill("run", "--workdir", str(run_dir), "--force", "bench")
+    assert "stage eval: cached" in forced.stdout and "stage bench done" in forced.stdout

@@ -14,15 +14,27 @@ from student.gguf_export import export_gguf
 from student.tiny import build_model, build_tokenizer
 
 WORDS = ("strawberry", "banana", "mississippi", "letter", "bookkeeper", "apple", "orange", "committee", "balloon", "coffee")
-SENTENCES = [f"<think> {a} + {b} = {a + b} </think> \\boxed{{{a + b}}}"
-             for a in (3, 12, 25, 47, 68, 99, 123, 456) for b in (4, 30, 51, 77)]
-SENTENCES += [f"<think> Spell {w}: {', '.join(w)}. The letter {c} appears {w.count(c)} times. </think> \\boxed{{{w.count(c)}}}"
-              for w in WORDS for c in "aer"]
+SENTENCES = [
+    f"<think> {a} + {b} = {a + b} </think> \\boxed{{{a + b}}}" for a in (3, 12, 25, 47, 68, 99, 123, 456) for b in (4, 30, 51, 77)
+]
+SENTENCES += [
+    f"<think> Spell {w}: {', '.join(w)}. The letter {c} appears {w.count(c)} times. </think> \\boxed{{{w.count(c)}}}"
+    for w in WORDS
+    for c in "aer"
+]
 SAMPLE = "<|im_start|>user\nWhat is 12 + 30?<|im_end|>\n<|im_start|>assistant\n<think> 12 + 30 = 42 </think> \\boxed{42}"
 LAYER_TENSORS = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down", "attn_norm", "ffn_norm")
-HF_LAYER = {"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
-            "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
-            "ffn_down": "mlp.down_proj", "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm"}
+HF_LAYER = {
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+    "attn_norm": "input_layernorm",
+    "ffn_norm": "post_attention_layernorm",
+}
 
 
 def spread_weights(model, seed: int):
@@ -74,12 +86,15 @@ def hf_weight(model, gguf_name: str) -> np.ndarray:
     return model.state_dict()[name].numpy()
 
 
-@pytest.mark.parametrize("quant, matrix_type, bound", [
-    ("f32", gguf.GGMLQuantizationType.F32, 0.0),
-    ("f16", gguf.GGMLQuantizationType.F16, 1e-3),
-    ("q8_0", gguf.GGMLQuantizationType.Q8_0, 0.02),
-    ("q4_0", gguf.GGMLQuantizationType.Q4_0, 0.15),
-])
+@pytest.mark.parametrize(
+    "quant, matrix_type, bound",
+    [
+        ("f32", gguf.GGMLQuantizationType.F32, 0.0),
+        ("f16", gguf.GGMLQuantizationType.F16, 1e-3),
+        ("q8_0", gguf.GGMLQuantizationType.Q8_0, 0.02),
+        ("q4_0", gguf.GGMLQuantizationType.Q4_0, 0.15),
+    ],
+)
 def test_round_trip_through_the_gguf_reader(tiny, tmp_path, quant, matrix_type, bound):
     model, tokenizer, config = tiny["model"], tiny["tokenizer"], tiny["model"].config
     path = export_gguf(tiny["dir"], tmp_path / f"tiny-{quant}.gguf", quant)
@@ -144,8 +159,8 @@ def test_transformers_reloads_the_f16_export_and_decodes_the_same(variant, reque
         # f16 weights move the logits by about 0.02 here; a wrong q/k order moves them by about 8.
         torch.testing.assert_close(reloaded(ids).logits, model(ids).logits, atol=0.05, rtol=0)
         settings = {"max_new_tokens": 8, "do_sample": False, "pad_token_id": tokenizer.pad_token_id}
-        expected = model.generate(ids, **settings)[0, ids.shape[1]:].tolist()
-        assert reloaded.generate(ids, **settings)[0, ids.shape[1]:].tolist() == expected
+        expected = model.generate(ids, **settings)[0, ids.shape[1] :].tolist()
+        assert reloaded.generate(ids, **settings)[0, ids.shape[1] :].tolist() == expected
     assert len(expected) == 8 and len(set(expected)) > 3  # a varied continuation, so agreement means something
 
 
@@ -156,7 +171,7 @@ def test_llama_cpp_runs_the_f16_export_and_decodes_the_same(tiny, tmp_path):
     ids = tiny["tokenizer"](SAMPLE)["input_ids"]
     assert llm.tokenize(SAMPLE.encode(), add_bos=False, special=True) == ids
     with torch.no_grad():
-        expected = tiny["model"].generate(torch.tensor([ids]), max_new_tokens=8, do_sample=False)[0, len(ids):].tolist()
+        expected = tiny["model"].generate(torch.tensor([ids]), max_new_tokens=8, do_sample=False)[0, len(ids) :].tolist()
     got = []
     for token in llm.generate(ids, temp=0.0, top_k=1):
         if token == llm.token_eos() or len(got) == 8:
