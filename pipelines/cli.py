@@ -57,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
             stage.add_argument("--model", help="evaluate this model (a directory or Hub id) instead of the run's variants")
             stage.add_argument("--data", type=Path, help="JSONL of problems: question, answer, optional family")
             stage.add_argument("--out", type=Path, help="where --model results go (default: results.json)")
+    serve = commands.add_parser("serve", help="an OpenAI-compatible chat server for a student (127.0.0.1 by default)")
+    serve.add_argument("--model", required=True, help="a model directory, .gguf file, packaged name or Hub id")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--api-key",
+        default=os.environ.get("DISTILL_API_KEY"),
+        help="require this bearer key (default: $DISTILL_API_KEY; none if unset)",
+    )
     return parser
 
 
@@ -108,6 +117,13 @@ def quiet_libraries() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from student.serve import serve
+
+        quiet_libraries()
+        logging.basicConfig(level=logging.INFO)
+        serve(args.model, args.host, args.port, args.api_key)
+        return 0
     from distill.datafiles import DataFileError
     from pipelines.run import STAGE_NAMES, StageFailed, run
     from pipelines.workdir import IncompatibleWorkdir, MissingInput

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from distill.filters import FilterConfig
+
 PRESETS_DIR = Path(__file__).parent / "presets"
 DEFAULT_PRESET = "smol"
 
@@ -32,6 +34,22 @@ class TasksConfig:
     train_per_family: int = 200
     eval_per_family: int = 50
     eval_share: float = 0.2  # share of split keys (words, operand pairs) held out for eval
+
+
+@dataclass
+class SourceConfig:
+    """Extra problems from a file or a Hub dataset, mapped by column; empty `path`: built-in families only."""
+
+    path: str = ""  # .jsonl / .json / .parquet, or a Hugging Face dataset name
+    split: str = "train"  # for Hub datasets; a local file is one split
+    question: str = "question"
+    answer: str = "answer"  # "" for code problems graded by their tests alone
+    answer_format: str = "plain"  # plain | gsm8k (number after ####) | boxed (last \boxed{} of a solution)
+    family: str = "custom"
+    verifier: str = "math"  # math | numeric | exact | choice | code
+    tests: str = ""  # column of code tests
+    id_column: str = ""
+    limit: int = 0  # 0: every row
 
 
 @dataclass
@@ -110,7 +128,9 @@ class PipelineConfig:
     name: str = "distill"
     seed: int = 0
     tasks: TasksConfig = field(default_factory=TasksConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    curate: FilterConfig = field(default_factory=FilterConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     sft: SFTConfig = field(default_factory=SFTConfig)
     rl: RLConfig = field(default_factory=RLConfig)

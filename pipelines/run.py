@@ -47,7 +47,7 @@ class Stage:
 
 
 STAGES = (
-    Stage("generate", ("seed", "tasks", "teacher"), generate.run),
+    Stage("generate", ("seed", "tasks", "source", "teacher", "curate"), generate.run),
     Stage("sft", ("student", "sft"), sft.run),
     Stage("rl", ("rl",), rl.run),
     Stage("quantize", ("quantize",), quantize.run),

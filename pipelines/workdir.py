@@ -84,6 +84,10 @@ class Workdir:
         return self.root / "traces" / "kept.jsonl"
 
     @property
+    def skipped(self) -> Path:
+        return self.root / "data" / "skipped_rows.json"
+
+    @property
     def rejected(self) -> Path:
         return self.root / "traces" / "rejected.jsonl"
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-from distill.answers import extract_answer
 from distill.metrics import accuracy_table
 from distill.records import Problem
-from distill.tasks import verifier_for
-from distill.verify import is_correct
+from distill.verify import answer_for, is_correct, verifier_of
 from student.inference import generate
 from student.load import load_model, load_tokenizer
 
@@ -24,7 +22,8 @@ def evaluate(
     gc.collect()
     answers = []
     for problem, (text, n_tokens) in zip(problems, outputs, strict=True):
-        predicted = extract_answer(text)
+        verifier = verifier_of(problem)
+        predicted = answer_for(text, verifier)
         answers.append(
             {
                 "id": problem.id,
@@ -33,7 +32,7 @@ def evaluate(
                 "answer": problem.answer,
                 "output": text,
                 "predicted": predicted,
-                "correct": is_correct(predicted, problem.answer, verifier_for(problem.family)),
+                "correct": is_correct(predicted, problem.answer, verifier, problem.tests),
                 "tokens": n_tokens,
             }
         )

@@ -32,12 +32,21 @@ FILE_TYPE = {
     "q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
 }
 
-TOP_NAMES = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
-             "lm_head.weight": "output.weight"}
+TOP_NAMES = {
+    "model.embed_tokens.weight": "token_embd.weight",
+    "model.norm.weight": "output_norm.weight",
+    "lm_head.weight": "output.weight",
+}
 LAYER_NAMES = {
-    "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-    "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-    "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+    "self_attn.q_proj": "attn_q",
+    "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output",
+    "mlp.gate_proj": "ffn_gate",
+    "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down",
+    "input_layernorm": "attn_norm",
+    "post_attention_layernorm": "ffn_norm",
 }
 
 
@@ -145,8 +154,12 @@ def write_tokenizer(writer: gguf.GGUFWriter, tokenizer, vocab_size: int) -> None
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     writer.add_token_merges(merges)
-    for token_id, add in [(tokenizer.bos_token_id, writer.add_bos_token_id), (tokenizer.eos_token_id, writer.add_eos_token_id),
-                          (tokenizer.unk_token_id, writer.add_unk_token_id), (tokenizer.pad_token_id, writer.add_pad_token_id)]:
+    for token_id, add in [
+        (tokenizer.bos_token_id, writer.add_bos_token_id),
+        (tokenizer.eos_token_id, writer.add_eos_token_id),
+        (tokenizer.unk_token_id, writer.add_unk_token_id),
+        (tokenizer.pad_token_id, writer.add_pad_token_id),
+    ]:
         if token_id is not None:
             add(token_id)
     # llama.cpp otherwise guesses from the pre-tokenizer; say exactly what the HF tokenizer does.
@@ -200,8 +213,13 @@ def add_tensor(writer: gguf.GGUFWriter, name: str, data: np.ndarray, quant: str)
     if qtype in (Q.Q8_0, Q.Q4_0):
         block = gguf.GGML_QUANT_SIZES[qtype][0]
         if data.shape[-1] % block:
-            log.info("keeping %s as F16: its rows of %d are not a multiple of the %s block of %d",
-                     name, data.shape[-1], qtype.name, block)
+            log.info(
+                "keeping %s as F16: its rows of %d are not a multiple of the %s block of %d",
+                name,
+                data.shape[-1],
+                qtype.name,
+                block,
+            )
             qtype = Q.F16
     if qtype == Q.F32:
         writer.add_tensor(name, data.astype(np.float32))

@@ -15,12 +15,10 @@ goes away (checked every 0.1 s) cancels its generation, running or still queued.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hmac
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -313,18 +311,3 @@ def serve(model_ref: str, host: str = "127.0.0.1", port: int = 8000, api_key: st
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
         log.warning("serving on %s without an API key: anyone who can reach it can use it", host)
     uvicorn.run(create_app(model_ref, api_key=api_key, **options), host=host, port=port)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", help="a model directory, .gguf file, Hub id or packaged model name")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--api-key", default=os.environ.get("DISTILL_API_KEY"), help="default: $DISTILL_API_KEY")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    serve(args.model, args.host, args.port, args.api_key)
-
-
-if __name__ == "__main__":
-    main()

@@ -22,6 +22,10 @@ class ProceduralTeacher:
         for problem in problems:
             for sample in range(samples):
                 start = time.perf_counter()
+                if problem.family not in procedural.WRITERS:
+                    reason = f"the procedural teacher cannot solve family {problem.family!r}; use a model teacher"
+                    yield Trace(problem.id, problem.family, sample, self.name, "procedural", "", "", reasons=[reason])
+                    continue
                 rng = random.Random(f"{self.seed}:{problem.id}:{sample}")
                 reasoning, answer_text = procedural.solve(problem, rng, self.slip_rate)
                 yield Trace(

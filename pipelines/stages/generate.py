@@ -5,12 +5,13 @@ from __future__ import annotations
 import mlflow
 from tqdm.auto import tqdm
 
-from distill.curate import funnel, verify_traces
+from distill.curate import curate, funnel
 from distill.records import Problem, Trace, to_dataset
-from distill.tasks import make_problems
+from distill.sources import load_problems
+from distill.tasks import make_problems, split_of
 from pipelines.config import PipelineConfig
 from pipelines.tracking import log_dataset_file
-from pipelines.workdir import Workdir, write_jsonl
+from pipelines.workdir import Workdir, write_json, write_jsonl
 from teacher.backends import BACKENDS
 from teacher.store import TraceStore
 
@@ -29,17 +30,57 @@ def generate_missing(teacher, store: TraceStore, problems: list[Problem], sample
     return store.traces()
 
 
+def source_problems(config: PipelineConfig) -> tuple[list[Problem], list[Problem], list[tuple[int, str]]]:
+    """Problems from `source.path`, split by a stable hash of the question like the built-in families."""
+    src = config.source
+    if not src.path:
+        return [], [], []
+    problems, skipped = load_problems(
+        src.path,
+        split=src.split,
+        question=src.question,
+        answer=src.answer or None,
+        answer_format=src.answer_format,
+        family=src.family,
+        verifier=src.verifier,
+        limit=src.limit or None,
+        tests=src.tests or None,
+        id_column=src.id_column or None,
+    )
+    split = {p.id: split_of(p.question, config.tasks.eval_share) for p in problems}
+    return [p for p in problems if split[p.id] == "train"], [p for p in problems if split[p.id] == "eval"], skipped
+
+
+def log_funnel(stages: list[tuple[str, int]]) -> None:
+    """The curation funnel as a bar chart: how many traces survive each filter."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 3.5))
+    axes.bar([name for name, _ in stages], [count for _, count in stages], color="#4c72b0")
+    axes.set_ylabel("traces")
+    axes.set_title("curation funnel")
+    axes.tick_params(axis="x", rotation=30)
+    figure.tight_layout()
+    mlflow.log_figure(figure, "funnel.png")
+    plt.close(figure)
+
+
 def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
     tasks, teach = config.tasks, config.teacher
-    train = make_problems(tasks.families, tasks.train_per_family, "train", config.seed, tasks.eval_share)
-    held_out = make_problems(tasks.families, tasks.eval_per_family, "eval", config.seed, tasks.eval_share)
+    extra_train, extra_eval, skipped = source_problems(config)
+    train = make_problems(tasks.families, tasks.train_per_family, "train", config.seed, tasks.eval_share) + extra_train
+    held_out = make_problems(tasks.families, tasks.eval_per_family, "eval", config.seed, tasks.eval_share) + extra_eval
 
     if teach.backend not in BACKENDS:
         raise ValueError(f"teacher.backend: unknown backend {teach.backend!r}; available: {', '.join(BACKENDS)}")
     teacher = BACKENDS[teach.backend](seed=config.seed, slip_rate=teach.slip_rate)
     store = TraceStore(workdir.partial("generate") / "shards", teach.shard_size)
     traces = generate_missing(teacher, store, train, teach.samples_per_problem)
-    kept, rejected = verify_traces(traces, {p.id: p for p in train})
+    by_id = {p.id: p for p in train}
+    kept, rejected, stages = curate(traces, by_id, [p.question for p in held_out], config.curate)
 
     datasets = {
         workdir.problems_train: to_dataset(train, Problem),
@@ -51,16 +92,27 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
     for path, dataset in datasets.items():
         write_jsonl(dataset, path)
         log_dataset_file(path, context=path.parent.name)
+    write_json(workdir.skipped, [{"row": row, "reason": reason} for row, reason in skipped])
     sample = kept[:20]
     mlflow.log_table(
         {"problem_id": [t.problem_id for t in sample], "family": [t.family for t in sample], "text": [t.text for t in sample]},
         "sample_traces.json",
     )
+    log_funnel(stages)
     outputs = {
-        "problems_train": workdir.problems_train,
-        "problems_eval": workdir.problems_eval,
-        "traces": workdir.traces,
-        "kept": workdir.kept,
-        "rejected": workdir.rejected,
+        name: str(path)
+        for name, path in [
+            ("problems_train", workdir.problems_train),
+            ("problems_eval", workdir.problems_eval),
+            ("traces", workdir.traces),
+            ("kept", workdir.kept),
+            ("rejected", workdir.rejected),
+            ("skipped", workdir.skipped),
+        ]
     }
-    return {k: str(v) for k, v in outputs.items()}, {"funnel": funnel(traces, kept), "eval_problems": len(held_out)}
+    metrics = {
+        "funnel": funnel(traces, kept) | {f"after_{name}": count for name, count in stages},
+        "eval_problems": len(held_out),
+        "source_skipped": len(skipped),
+    }
+    return outputs, metrics

@@ -7,7 +7,7 @@ import random
 from datasets import Dataset
 
 from distill.records import problems_from
-from distill.tasks import verifier_for
+from distill.verify import verifier_of
 from pipelines.config import PipelineConfig
 from pipelines.workdir import Workdir, read_jsonl
 from student import rl
@@ -22,7 +22,8 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
         {
             "prompt": prompt_messages(p.question, config.student.instruction),
             "answer": p.answer,
-            "verifier": verifier_for(p.family),
+            "verifier": verifier_of(p),
+            "tests": p.tests,
         }
         for p in problems[: config.rl.problems]
     ]

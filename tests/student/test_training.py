@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 
-from distill.tasks import verifier_for
+from distill.verify import verifier_of
 from pipelines.config import RLConfig, SFTConfig
 from student import rl, sft
 from student.chat import prompt_messages
@@ -20,7 +20,7 @@ def test_sft_loss_falls(tiny_student, tmp_path):
     cfg = SFTConfig(max_steps=16, batch_size=8, learning_rate=5e-3, logging_steps=4)
     log = sft.train(
         tiny_student["dir"], Dataset.from_list(tiny_student["rows"]), cfg, tmp_path / "sft", tmp_path / "ck", 0, "auto"
-    )
+    )["log"]
     losses = [e["loss"] for e in log if "loss" in e]
     assert len(losses) == 4 and losses[-1] < losses[0] * 0.85
     assert (tmp_path / "sft" / "model.safetensors").exists()
@@ -30,13 +30,13 @@ def test_sft_loss_falls(tiny_student, tmp_path):
 def test_grpo_step_runs_with_verifier_rewards(tiny_student, tmp_path):
     prompts = Dataset.from_list(
         [
-            {"prompt": prompt_messages(p.question, ""), "answer": p.answer, "verifier": verifier_for(p.family)}
+            {"prompt": prompt_messages(p.question, ""), "answer": p.answer, "verifier": verifier_of(p)}
             for p in tiny_student["problems"][:8]
         ]
     )
     cfg = RLConfig(max_steps=2, batch_size=4, num_generations=4, max_completion_length=24, learning_rate=1e-4, logging_steps=1)
     before = load_model(tiny_student["dir"]).state_dict()
-    log = rl.train(tiny_student["dir"], prompts, cfg, tmp_path / "rl", tmp_path / "ck", 0, "auto")
+    log = rl.train(tiny_student["dir"], prompts, cfg, tmp_path / "rl", tmp_path / "ck", 0, "auto")["log"]
     assert [e for e in log if "reward" in e]
     assert all("rewards/correctness_reward/mean" in e for e in log if "reward" in e)
     after = load_model(str(tmp_path / "rl")).state_dict()
