@@ -20,6 +20,7 @@ import datasets
 
 from distill.answers import boxed_contents
 from distill.records import Problem
+from distill.tasks import FAMILIES, verifier_for
 from distill.verify import VERIFIERS, reference_parses
 
 LOCAL_KINDS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
@@ -107,10 +108,13 @@ def load_problems(
     limit: int | None = None,
     tests: str | None = None,
     id_column: str | None = None,
+    family_column: str | None = None,
 ) -> tuple[list[Problem], list[tuple[int, str]]]:
     """`(problems, skipped)`: skipped rows as `(row number from 1, reason)`. `split` applies to Hub
     datasets (a local file is one split); `tests` names the column of code tests (`answer=None`: there
-    is no reference, code problems only), `id_column` a column of ids."""
+    is no reference, code problems only), `id_column` a column of ids. `family_column`, where the
+    source has it, gives each row its family (a built-in family brings its own verifier); rows
+    without one take `family` and `verifier`."""
     if answer_format not in ANSWER_FORMATS:
         raise SourceError(f"unknown answer_format {answer_format!r}; expected one of {', '.join(ANSWER_FORMATS)}")
     if verifier not in VERIFIERS:
@@ -126,12 +130,15 @@ def load_problems(
             raise SourceError(
                 f"{source}: no column {column!r} (asked for as {role}); available columns: {', '.join(rows.column_names)}"
             )
+    per_row_family = family_column is not None and family_column in rows.column_names
     name = Path(source).stem if Path(source).suffix in LOCAL_KINDS else source.replace("/", "_")
     problems, skipped = [], []
     for number, row in enumerate(rows, start=1):
         if limit is not None and len(problems) >= limit:
             break
         text = "" if row[question] is None else str(row[question]).strip()
+        row_family = str(row[family_column]) if per_row_family and row[family_column] else family
+        row_verifier = verifier_for(row_family) if row_family in FAMILIES else verifier
         reference, why = reference_from(row[answer], answer_format) if answer else (None, "")
         try:
             cases = tests_from(row[tests]) if tests else []
@@ -139,14 +146,14 @@ def load_problems(
             cases, why = [], "tests are not valid JSON"
         if not text:
             skipped.append((number, "no question"))
-        elif verifier == "code" and not cases:
+        elif row_verifier == "code" and not cases:
             skipped.append((number, why or "no tests"))
-        elif verifier != "code" and reference is None:
+        elif row_verifier != "code" and reference is None:
             skipped.append((number, why))
-        elif not reference_parses(reference or "", verifier, cases):
-            skipped.append((number, f"reference {reference!r} cannot be checked by the {verifier} verifier"))
+        elif not reference_parses(reference or "", row_verifier, cases):
+            skipped.append((number, f"reference {reference!r} cannot be checked by the {row_verifier} verifier"))
         else:
-            meta = {"source": source, "split": split, "row": number, "verifier": verifier}
+            meta = {"source": source, "split": split, "row": number, "verifier": row_verifier}
             pid = str(row[id_column]) if id_column else f"{name}-{split}-{number:06d}"
-            problems.append(Problem(id=pid, family=family, question=text, answer=reference or "", tests=cases, meta=meta))
+            problems.append(Problem(id=pid, family=row_family, question=text, answer=reference or "", tests=cases, meta=meta))
     return problems, skipped

@@ -15,7 +15,7 @@ STAGE_HELP = {
     "generate": "make problems, write teacher traces, verify and keep the good ones",
     "sft": "fine-tune the student on the kept traces (TRL SFTTrainer)",
     "rl": "improve the SFT student with GRPO on verifiable rewards (TRL GRPOTrainer)",
-    "quantize": "write bitsandbytes NF4 and int8 versions of the final student",
+    "quantize": "write bitsandbytes NF4 and int8 versions and GGUF files of the final student",
     "eval": "accuracy of each model variant on the held-out split, or of --model on --data",
     "bench": "latency and memory of each model variant",
 }
@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
             stage.add_argument("--model", help="evaluate this model (a directory or Hub id) instead of the run's variants")
             stage.add_argument("--data", type=Path, help="JSONL of problems: question, answer, optional family")
             stage.add_argument("--out", type=Path, help="where --model results go (default: results.json)")
+    report = commands.add_parser("report", help="write RUN_DIR/report/report.html (and its PNGs) and log it to MLflow")
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run's work dir")
     serve = commands.add_parser("serve", help="an OpenAI-compatible chat server for a student (127.0.0.1 by default)")
     serve.add_argument("--model", required=True, help="a model directory, .gguf file, packaged name or Hub id")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
@@ -85,18 +87,31 @@ def resolve_config(args: argparse.Namespace) -> tuple[PipelineConfig, Path]:
 
 
 def eval_file(args: argparse.Namespace, config: PipelineConfig) -> None:
-    from distill.datafiles import load_problem_file
+    from distill.sources import load_problems
     from pipelines.workdir import write_json
     from student.evaluate import evaluate
 
     if not (args.model and args.data):
         raise ConfigError("evaluating a model on a file needs both --model and --data")
-    problems = load_problem_file(args.data)
+    problems, skipped = load_problems(str(args.data), family_column="family")
+    for row, reason in skipped:
+        print(f"distill: skipping {args.data} row {row}: {reason}", file=sys.stderr)
+    if not problems:
+        raise ConfigError(f"{args.data}: no usable problems (every row was skipped)")
     answers, table = evaluate(
         args.model, problems, config.student.instruction, config.eval.max_new_tokens, config.eval.batch_size, desc="eval"
     )
     out = args.out or Path("results.json")
-    write_json(out, {"model": args.model, "data": str(args.data), **table, "answers": answers})
+    write_json(
+        out,
+        {
+            "model": args.model,
+            "data": str(args.data),
+            **table,
+            "answers": answers,
+            "skipped": [{"row": row, "reason": reason} for row, reason in skipped],
+        },
+    )
     overall = table["overall"]
     print(
         f"accuracy {overall['accuracy']:.3f} on {overall['n']} problems "
@@ -124,12 +139,25 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO)
         serve(args.model, args.host, args.port, args.api_key)
         return 0
-    from distill.datafiles import DataFileError
+    if args.command == "report":
+        from pipelines.report import write_report
+        from pipelines.workdir import MissingInput
+
+        try:
+            print(f"[distill] report: {write_report(args.run_dir)}")
+        except MissingInput as err:
+            print(f"distill: error: {err}", file=sys.stderr)
+            return 2
+        return 0
+    from distill.sources import SourceError
+    from pipelines import distributed
     from pipelines.run import STAGE_NAMES, StageFailed, run
     from pipelines.workdir import IncompatibleWorkdir, MissingInput
     from student.sources import ModelSourceError
 
     try:
+        if distributed.refusal(args.command):
+            raise ConfigError(distributed.refusal(args.command))
         config, workdir = resolve_config(args)
         quiet_libraries()
         if args.command == "eval" and (args.model or args.data):
@@ -137,12 +165,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         stages = STAGE_NAMES if args.command == "run" else (args.command,)
         summary = run(config, workdir, stages, force_from=getattr(args, "force", None))
-    except (ConfigError, DataFileError, MissingInput, ModelSourceError, IncompatibleWorkdir) as err:
+    except (ConfigError, SourceError, MissingInput, ModelSourceError, IncompatibleWorkdir) as err:
         print(f"distill: error: {err}", file=sys.stderr)
         return 2
     except StageFailed as err:
         print(f"distill: {err}", file=sys.stderr)
         return 1
+    if not distributed.is_main():
+        return 0  # the main process reports
     print(f"[distill] summary: {workdir / 'summary.json'}")
     for key, value in summary["headline"].items():
         print(f"  {key:32s} {value:.3f}")

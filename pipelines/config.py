@@ -58,6 +58,21 @@ class TeacherConfig:
     samples_per_problem: int = 1
     slip_rate: float = 0.15  # share of traces that slip, notice and correct themselves
     shard_size: int = 256  # traces per durable shard: a crash loses at most this many
+    # Model teachers (transformers | vllm | openai); the procedural backend ignores these.
+    model: str = ""  # a Hub id or local dir (transformers, vllm), or the served model name (openai)
+    temperature: float = 0.6  # DeepSeek-R1's recommended sampling
+    top_p: float = 0.95
+    max_tokens: int = 4096  # new tokens per sample, reasoning and answer together
+    thinking_budget: int = 0  # transformers: reasoning tokens before </think> is forced; 0: only max_tokens
+    dtype: str = "auto"  # auto: bf16 on GPUs that support it, fp32 on CPU
+    batch_size: int = 8  # prompts per generate call (transformers) or per engine call (vllm)
+    tensor_parallel_size: int = 1  # vllm: GPUs one model is split across
+    base_url: str = ""  # openai: e.g. http://127.0.0.1:8000/v1
+    api_key_env: str = "OPENAI_API_KEY"  # openai: the environment variable holding the key, never the key itself
+    concurrency: int = 16  # openai: requests in flight at once
+    timeout_s: float = 600.0  # openai: per request; a slower request is retried, then kept as a failed trace
+    max_retries: int = 4  # openai: on 429, 5xx, timeouts and connection errors, with exponential backoff
+    backoff_s: float = 1.0  # openai: first retry delay, doubled each retry (with jitter)
 
 
 @dataclass
@@ -83,6 +98,10 @@ class SFTConfig:
     logging_steps: int = 5
     save_steps: int = 25  # checkpoint interval; a killed run resumes from the last one
     gradient_checkpointing: bool = False  # trades compute for memory: worth it only for big models
+    # Padding-free packing (TRL's BFD packing): takes effect only where FlashAttention-2 is the attention
+    # kernel, which keeps packed examples apart; with SDPA (CPU, GPUs without flash-attn) it stays off.
+    packing: bool = False
+    use_liger_kernel: bool = False  # Liger's fused Triton kernels (GPU; `pip install liger-kernel`)
 
 
 @dataclass
@@ -100,11 +119,17 @@ class RLConfig:
     logging_steps: int = 2
     save_steps: int = 10
     gradient_checkpointing: bool = False
+    # GRPO generation with vLLM (`pip install -e ".[vllm]"`); otherwise transformers' generate.
+    use_vllm: bool = False
+    vllm_mode: str = "colocate"  # colocate: vLLM shares the training GPUs; server: a `trl vllm-serve` process
+    vllm_server_base_url: str = ""  # server mode, e.g. http://10.0.0.5:8000 (default: localhost:8000)
+    vllm_gpu_memory_utilization: float = 0.3  # colocate mode: the share of GPU memory vLLM may take
 
 
 @dataclass
 class QuantizeConfig:
-    methods: list[str] = field(default_factory=lambda: ["nf4", "int8"])
+    methods: list[str] = field(default_factory=lambda: ["nf4", "int8"])  # bitsandbytes
+    gguf: list[str] = field(default_factory=lambda: ["f16", "q8_0", "q4_0"])  # GGUF files for llama.cpp; [] for none
 
 
 @dataclass
@@ -112,6 +137,14 @@ class EvalConfig:
     variants: list[str] = field(default_factory=lambda: ["base", "sft", "rl", "nf4", "int8"])
     max_new_tokens: int = 384
     batch_size: int = 16
+    # The thinking-time sweep (budget forcing): every variant here x every budget, n = max(samples) samples a problem.
+    scaling_variants: list[str] = field(default_factory=lambda: ["rl"])  # [] turns the sweep off
+    budgets: list[int] = field(default_factory=lambda: [16, 64, 256, 1024])  # thinking tokens at most
+    samples: list[int] = field(default_factory=lambda: [1, 4, 8])  # the k of pass@k, maj@k, best-of-k
+    temperature: float = 0.7
+    scaling_per_family: int = 10  # problems per family from the held-out split; 0: all
+    answer_tokens: int = 32  # the answer after the think block is closed
+    extend: int = 0  # s1's "Wait": times an early end of thinking is replaced, within the budget
 
 
 @dataclass
@@ -121,6 +154,9 @@ class BenchConfig:
     repeats: int = 2
     warmup: int = 1
     max_new_tokens: int = 64
+    concurrency: list[int] = field(default_factory=lambda: [1, 4])  # requests generated together (one batch)
+    percentiles: list[float] = field(default_factory=lambda: [50, 90, 95, 99])
+    runtime: str = "auto"  # auto (llama.cpp for GGUF variants when installed) | transformers | llama_cpp | vllm
 
 
 @dataclass
@@ -246,7 +282,9 @@ def load_config(preset: str | Path | None = None, overrides: list[str] = (), bas
         data = read_yaml(path)
     for text in overrides:
         data = _merge(data, parse_override(text))
-    return _build(PipelineConfig, data, "")
+    # Built twice so defaults are coerced like given values (an int default in a float field): a config
+    # then survives its YAML round trip unchanged, and with it every stage's cache key.
+    return _build(PipelineConfig, _build(PipelineConfig, data, "").to_dict(), "")
 
 
 def save_config(config: PipelineConfig, path: Path) -> None:

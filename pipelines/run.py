@@ -18,7 +18,7 @@ from pathlib import Path
 import mlflow
 
 from distill import __version__
-from pipelines import tracking
+from pipelines import distributed, report, tracking
 from pipelines.config import ConfigError, PipelineConfig, save_config
 from pipelines.stages import bench, evaluate, generate, quantize, rl, sft
 from pipelines.workdir import LAYOUT, Workdir, read_json, write_json
@@ -86,6 +86,7 @@ def run_stage(stage: Stage, config: PipelineConfig, workdir: Workdir, key: str) 
     print(f"[distill] stage {stage.name}", flush=True)
     workdir.manifest(stage.name).unlink(missing_ok=True)
     open_partial(workdir, stage.name, key)
+    distributed.barrier()  # the other processes, if any, start once stale partial work is gone (see `follow`)
     params = {k: v for k, v in config.flat().items() if k.split(".")[0] in stage.sections}
     with tracking.stage_run(stage.name, params):
         start = time.perf_counter()
@@ -108,6 +109,12 @@ def run(config: PipelineConfig, root: Path, stages: tuple[str, ...] = STAGE_NAME
     if force_from is not None and force_from not in STAGE_NAMES:
         raise ConfigError(f"--force: unknown stage {force_from!r}; stages are {', '.join(STAGE_NAMES)}")
     workdir = Workdir(root)
+    if distributed.is_distributed():
+        refused = distributed.refusal(stages[0] if len(stages) == 1 else "run")
+        if refused:
+            raise ConfigError(refused)
+        if not distributed.is_main():
+            return follow(config, workdir, stages[0])
     workdir.check_layout()
     save_config(config, workdir.config)
     keys = stage_keys(config)
@@ -126,7 +133,16 @@ def run(config: PipelineConfig, root: Path, stages: tuple[str, ...] = STAGE_NAME
         write_json(workdir.summary, summary)
         tracking.log_metrics(summary["headline"])
         mlflow.log_artifact(str(workdir.summary))
+        report.publish(workdir)  # the Model Registry versions, then the HTML report (issue 7)
     return summary
+
+
+def follow(config: PipelineConfig, workdir: Workdir, name: str) -> dict:
+    """A non-main process under `accelerate launch`: train beside the main one; log and write nothing."""
+    stage = next(s for s in STAGES if s.name == name)
+    distributed.barrier()  # matches the one in `run_stage`
+    stage.run(config, workdir)
+    return {}
 
 
 def headline(metrics: dict) -> dict:

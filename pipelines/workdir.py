@@ -19,6 +19,7 @@ from typing import Any
 from datasets import Dataset
 
 from distill import __version__
+from pipelines import distributed
 
 # Bump when files move or change meaning: older work dirs are then refused with a clear message.
 LAYOUT = 1
@@ -128,8 +129,14 @@ class Workdir:
 
     @contextmanager
     def staging(self, final: Path) -> Iterator[Path]:
-        """A temporary directory that replaces `final` only once everything in it is written."""
+        """A temporary directory that replaces `final` only once everything in it is written.
+
+        Under several processes only the main one makes, clears and renames it; the others get its path
+        (a trainer saves on the main process only) and leave the disk alone."""
         tmp = final.with_name(f".{final.name}.tmp")
+        if not distributed.is_main():
+            yield tmp
+            return
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)

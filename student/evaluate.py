@@ -39,3 +39,65 @@ def evaluate(
     table = accuracy_table(answers)
     table["overall"]["mean_tokens"] = sum(a["tokens"] for a in answers) / len(answers)
     return answers, table
+
+
+def scaling_sweep(
+    ref: str,
+    problems: list[Problem],
+    instruction: str,
+    budgets: list[int],
+    samples: list[int],
+    temperature: float,
+    answer_tokens: int,
+    batch_size: int,
+    extend: int = 0,
+    seed: int = 0,
+    desc: str = "scaling",
+) -> list[dict[str, Any]]:
+    """Accuracy against thinking time: per budget, `max(samples)` sampled answers a problem under budget forcing,
+    graded and summarised by `sample_table` (pass@1 ± se, pass@k, maj@k, best-of-k), with the thinking tokens used."""
+    from tqdm.auto import tqdm
+
+    from distill.metrics import sample_table
+    from distill.verify import format_problems_for
+    from student.chat import prompt_messages
+    from student.thinking import generate_with_budget
+
+    if not budgets or not samples or min(samples) < 1 or min(budgets) < 0:
+        raise ValueError(f"scaling needs budgets >= 0 and samples >= 1; got budgets={budgets}, samples={samples}")
+    n = max(samples)
+    model, tokenizer = load_model(ref), load_tokenizer(ref)
+    prompts = [
+        tokenizer.apply_chat_template(prompt_messages(p.question, instruction), tokenize=False, add_generation_prompt=True)
+        for p in problems
+    ]
+    points = []
+    for budget in tqdm(budgets, desc=desc, unit="budget"):
+        results = generate_with_budget(
+            model, tokenizer, prompts, budget, answer_tokens, extend, temperature=temperature, num_samples=n,
+            seed=seed, batch_size=batch_size,
+        )  # fmt: skip
+        rows = []
+        for i, problem in enumerate(problems):
+            verifier, graded = verifier_of(problem), []
+            for result in results[i * n : (i + 1) * n]:
+                predicted = answer_for(result.text, verifier)
+                graded.append(
+                    {
+                        "predicted": predicted,
+                        "correct": is_correct(predicted, problem.answer, verifier, problem.tests),
+                        "format_ok": not format_problems_for(result.text, verifier),
+                        "tokens": result.thinking_tokens + result.answer_tokens,
+                        "thinking_tokens": result.thinking_tokens,
+                        "forced": result.forced,
+                    }
+                )
+            rows.append({"id": problem.id, "family": problem.family, "samples": graded})
+        table = sample_table(rows, sorted(set(samples)))
+        used = [s["thinking_tokens"] for r in rows for s in r["samples"]]
+        table["overall"]["thinking_tokens"] = sum(used) / len(used)
+        table["overall"]["forced_rate"] = sum(s["forced"] for r in rows for s in r["samples"]) / len(used)
+        points.append({"budget": budget, **table})
+    del model
+    gc.collect()
+    return points

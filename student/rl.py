@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,20 @@ def check(cfg) -> None:
         raise ValueError(f"rl.reward_weights has {len(cfg.reward_weights)} weights for {len(cfg.rewards)} rewards")
     if cfg.batch_size % cfg.num_generations:
         raise ValueError(f"rl.batch_size ({cfg.batch_size}) must be a multiple of rl.num_generations ({cfg.num_generations})")
+    if cfg.use_vllm and importlib.util.find_spec("vllm") is None:
+        raise ValueError('rl.use_vllm is set but vLLM is not installed: `pip install -e ".[vllm]"` (CUDA GPUs only)')
+    if cfg.vllm_mode not in ("colocate", "server"):
+        raise ValueError(f"rl.vllm_mode must be colocate or server, not {cfg.vllm_mode!r}")
+
+
+def vllm_args(cfg) -> dict[str, Any]:
+    """TRL's vLLM settings: colocate shares the training GPUs; server talks to `trl vllm-serve`."""
+    if not cfg.use_vllm:
+        return {"use_vllm": False}
+    args = {"use_vllm": True, "vllm_mode": cfg.vllm_mode, "vllm_gpu_memory_utilization": cfg.vllm_gpu_memory_utilization}
+    if cfg.vllm_mode == "server" and cfg.vllm_server_base_url:
+        args["vllm_server_base_url"] = cfg.vllm_server_base_url
+    return args
 
 
 def train(start: str, prompts: Dataset, cfg, out_dir: Path, checkpoints: Path, seed: int, dtype: str) -> dict[str, Any]:
@@ -34,6 +49,7 @@ def train(start: str, prompts: Dataset, cfg, out_dir: Path, checkpoints: Path, s
         temperature=cfg.temperature,
         beta=cfg.beta,
         reward_weights=cfg.reward_weights,
+        **vllm_args(cfg),
     )
     trainer = GRPOTrainer(
         model=load_model(start, dtype),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -9,20 +10,47 @@ from datasets import Dataset
 from trl import SFTConfig as TRLSFTConfig
 from trl import SFTTrainer
 
+from student import hardware
 from student.load import load_model, load_tokenizer
 from student.training import fit, trainer_args
 
 
+def check(cfg) -> None:
+    if cfg.use_liger_kernel and importlib.util.find_spec("liger_kernel") is None:
+        raise ValueError("sft.use_liger_kernel is set but liger-kernel is not installed: `pip install liger-kernel` (GPU only)")
+
+
+def packing_args(requested: bool, attention: str) -> dict[str, Any]:
+    """Padding-free packing only where FlashAttention-2 keeps the packed examples apart.
+
+    TRL's BFD packing concatenates examples into rows of `max_length` and passes `position_ids` instead
+    of a padded mask; FlashAttention-2 reads them as sequence boundaries. SDPA and eager attention would
+    let an example attend to the one packed before it, so there packing stays off."""
+    if not requested:
+        return {"packing": False}
+    if attention != "flash_attention_2":
+        print(
+            f"[distill] sft.packing: off, the attention kernel here is {attention}; padding-free packing needs "
+            'FlashAttention-2 on a CUDA GPU (`pip install -e ".[gpu]"`)',
+            flush=True,
+        )
+        return {"packing": False}
+    return {"packing": True, "packing_strategy": "bfd", "padding_free": True}
+
+
 def train(base: str, rows: Dataset, cfg, out_dir: Path, checkpoints: Path, seed: int, dtype: str) -> dict[str, Any]:
     """Fine-tune `base` on prompt-completion `rows` (loss on the completion only); save to `out_dir`."""
+    check(cfg)
     args = TRLSFTConfig(
         **trainer_args(cfg, checkpoints, seed, dtype),
+        **packing_args(cfg.packing, hardware.attention()),
         per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
         lr_scheduler_type=cfg.lr_scheduler,
         warmup_steps=int(cfg.warmup_ratio * cfg.max_steps),
         max_length=cfg.max_length,
         completion_only_loss=True,
+        use_liger_kernel=cfg.use_liger_kernel,
     )
     trainer = SFTTrainer(model=load_model(base, dtype), args=args, train_dataset=rows, processing_class=load_tokenizer(base))
     return fit(trainer, checkpoints, out_dir)

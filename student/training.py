@@ -68,5 +68,6 @@ def fit(trainer: Trainer, checkpoints: Path, out_dir: Path) -> dict[str, Any]:
     if last:
         print(f"[distill] resuming training from {last}", flush=True)
     trainer.train(resume_from_checkpoint=last)
-    trainer.save_model(str(out_dir))
+    trainer.save_model(str(out_dir))  # collective under FSDP/DeepSpeed; only the main process writes
+    trainer.accelerator.wait_for_everyone()  # every process is done before the main one moves the model into place
     return {"log": trainer.state.log_history, "resumed_from_step": int(last.rsplit("-", 1)[1]) if last else 0}

@@ -1,4 +1,5 @@
-"""Stage 5: accuracy of every model variant (base, SFT, RL, quantized) on the held-out split."""
+"""Stage 5: accuracy of every model variant (base, SFT, RL, quantized) on the held-out split, greedy; then the
+thinking-time sweep: sampled accuracy (pass@1 ± se, pass@k, maj@k, best-of-k) against thinking tokens used, per budget."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ import mlflow
 
 from distill.records import problems_from
 from pipelines.config import PipelineConfig
-from pipelines.stages import variant_ref
+from pipelines.stages import loadable_ref, variant_ref
 from pipelines.workdir import Workdir, read_jsonl, write_json
-from student.evaluate import evaluate
+from student.evaluate import evaluate, scaling_sweep
 
 
 def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
     problems = problems_from(read_jsonl(workdir.require(workdir.problems_eval, "generate")))
-    refs = {variant: variant_ref(config, workdir, variant) for variant in config.eval.variants}
+    # A GGUF variant is evaluated through transformers on its dequantized weights: the quantization error, honestly.
+    refs = {variant: loadable_ref(workdir, variant_ref(config, workdir, variant)) for variant in config.eval.variants}
     results = {}
     for variant, ref in refs.items():
         answers, table = evaluate(
@@ -27,4 +29,47 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
         results[variant] = table
     write_json(workdir.eval_dir / "results.json", results)
     mlflow.log_dict(results, "results.json")
-    return {"results": str(workdir.eval_dir / "results.json")}, results
+    outputs = {"results": str(workdir.eval_dir / "results.json")}
+    if config.eval.scaling_variants:
+        outputs.update(scaling(config, workdir, problems))
+    return outputs, results
+
+
+def scaling(config: PipelineConfig, workdir: Workdir, problems: list) -> dict:
+    """The sweep over `eval.budgets` for each of `eval.scaling_variants`: `eval/scaling.json`, stepped MLflow
+    metrics (`scaling.<variant>.<metric>` at step = budget) and `eval/scaling.png`."""
+    from pipelines.report import scaling_figure
+
+    cfg, per_family = config.eval, config.eval.scaling_per_family
+    chosen, seen = [], {}
+    for problem in problems:
+        seen[problem.family] = seen.get(problem.family, 0) + 1
+        if not per_family or seen[problem.family] <= per_family:
+            chosen.append(problem)
+    sweep = {}
+    for variant in cfg.scaling_variants:
+        points = scaling_sweep(
+            loadable_ref(workdir, variant_ref(config, workdir, variant)), chosen, config.student.instruction,
+            cfg.budgets, cfg.samples,
+            cfg.temperature, cfg.answer_tokens, cfg.batch_size, cfg.extend, config.seed, desc=f"scaling {variant}",
+        )  # fmt: skip
+        sweep[variant] = points
+        for point in points:
+            overall = {k: v for k, v in point["overall"].items() if k not in ("n_problems", "n_samples")}
+            mlflow.log_metrics(
+                {f"scaling.{variant}.{k.replace('@', '_at_')}": float(v) for k, v in overall.items()}, step=point["budget"]
+            )
+    data = {
+        "budgets": cfg.budgets,
+        "samples": cfg.samples,
+        "temperature": cfg.temperature,
+        "problems": len(chosen),
+        "variants": sweep,
+    }
+    write_json(workdir.eval_dir / "scaling.json", data)
+    mlflow.log_dict(data, "scaling.json")
+    figure = scaling_figure(data)
+    figure.savefig(workdir.eval_dir / "scaling.png", dpi=100)
+    mlflow.log_figure(figure, "scaling.png")
+    figure.clear()
+    return {"scaling": str(workdir.eval_dir / "scaling.json"), "scaling_plot": str(workdir.eval_dir / "scaling.png")}

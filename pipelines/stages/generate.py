@@ -6,13 +6,14 @@ import mlflow
 from tqdm.auto import tqdm
 
 from distill.curate import curate, funnel
+from distill.filters import pass_rates
 from distill.records import Problem, Trace, to_dataset
 from distill.sources import load_problems
 from distill.tasks import make_problems, split_of
 from pipelines.config import PipelineConfig
 from pipelines.tracking import log_dataset_file
 from pipelines.workdir import Workdir, write_json, write_jsonl
-from teacher.backends import BACKENDS
+from teacher.backends import make_teacher
 from teacher.store import TraceStore
 
 
@@ -74,9 +75,7 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
     train = make_problems(tasks.families, tasks.train_per_family, "train", config.seed, tasks.eval_share) + extra_train
     held_out = make_problems(tasks.families, tasks.eval_per_family, "eval", config.seed, tasks.eval_share) + extra_eval
 
-    if teach.backend not in BACKENDS:
-        raise ValueError(f"teacher.backend: unknown backend {teach.backend!r}; available: {', '.join(BACKENDS)}")
-    teacher = BACKENDS[teach.backend](seed=config.seed, slip_rate=teach.slip_rate)
+    teacher = make_teacher(teach, config.seed)
     store = TraceStore(workdir.partial("generate") / "shards", teach.shard_size)
     traces = generate_missing(teacher, store, train, teach.samples_per_problem)
     by_id = {p.id: p for p in train}
@@ -93,6 +92,9 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
         write_jsonl(dataset, path)
         log_dataset_file(path, context=path.parent.name)
     write_json(workdir.skipped, [{"row": row, "reason": reason} for row, reason in skipped])
+    # How many of the teacher's samples verified, per problem: a difficulty signal for filters and RL.
+    rates = pass_rates(traces)
+    write_json(workdir.root / "data" / "pass_rates.json", rates)
     sample = kept[:20]
     mlflow.log_table(
         {"problem_id": [t.problem_id for t in sample], "family": [t.family for t in sample], "text": [t.text for t in sample]},
@@ -108,11 +110,14 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
             ("kept", workdir.kept),
             ("rejected", workdir.rejected),
             ("skipped", workdir.skipped),
+            ("pass_rates", workdir.root / "data" / "pass_rates.json"),
         ]
     }
     metrics = {
         "funnel": funnel(traces, kept) | {f"after_{name}": count for name, count in stages},
         "eval_problems": len(held_out),
         "source_skipped": len(skipped),
+        "mean_pass_rate": sum(rates.values()) / max(len(rates), 1),
+        "solved_problems": sum(rate > 0 for rate in rates.values()),
     }
     return outputs, metrics

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datasets import Dataset
 
 from distill.records import problems_from, traces_from
+from pipelines import distributed
 from pipelines.config import PipelineConfig
 from pipelines.workdir import Workdir, read_jsonl
 from student import sft, tiny
@@ -16,11 +17,15 @@ def prepare_base(config: PipelineConfig, workdir: Workdir, texts: list[str]) -> 
     student = config.student
     if student.model != "tiny":
         return student.model
+    if not distributed.is_main():  # under several processes the main one builds it; the rest wait and load it
+        distributed.barrier()
+        return str(workdir.model("base"))
     tokenizer = tiny.build_tokenizer(texts, student.tiny_vocab_size)
     model = tiny.build_model(tokenizer, student.tiny_hidden_size, student.tiny_layers, student.tiny_heads, config.seed)
     with workdir.staging(workdir.model("base")) as out:
         model.save_pretrained(str(out))
         tokenizer.save_pretrained(str(out))
+    distributed.barrier()
     return str(workdir.model("base"))
 
 

@@ -22,6 +22,8 @@ FAST = [
     "eval.max_new_tokens=48",
     "--set",
     "rl.max_completion_length=48",
+    "--set",
+    "eval.scaling_variants=[]",  # the thinking-time sweep has its own test (test_report.py)
 ]
 
 
@@ -139,7 +141,11 @@ def test_bad_input_fails_fast_with_a_clear_message(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "1+1?", "answer": "2"}\n{"question": "no answer"}\n')
     missing = distill("eval", "--model", "x", "--data", str(bad), "--preset", "tiny")
-    assert missing.returncode == 2 and "bad.jsonl:2: missing answer" in missing.stderr
+    assert missing.returncode == 2
+    assert f"skipping {bad} row 2: no answer" in missing.stderr and "unknown model 'x'" in missing.stderr
+    bad.write_text('{"question": "1+1?", "answer": "2"}\nnot json\n')
+    broken = distill("eval", "--model", "x", "--data", str(bad), "--preset", "tiny")
+    assert broken.returncode == 2 and f"{bad}: could not read as jsonl" in broken.stderr
 
 
 def test_an_rl_change_reruns_rl_and_what_follows_only(run_dir):

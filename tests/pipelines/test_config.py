@@ -2,7 +2,16 @@ import dataclasses
 
 import pytest
 
-from pipelines.config import DEFAULT_PRESET, PRESETS_DIR, ConfigError, PipelineConfig, load_config, preset_names
+from pipelines.config import (
+    DEFAULT_PRESET,
+    PRESETS_DIR,
+    ConfigError,
+    PipelineConfig,
+    load_config,
+    preset_names,
+    read_yaml,
+    save_config,
+)
 
 
 @pytest.mark.parametrize("name", preset_names())
@@ -58,3 +67,11 @@ def test_flat_params_and_section_hashes():
     changed = load_config("tiny", ["rl.max_steps=99"])
     assert config.section_hash("sft") == changed.section_hash("sft")
     assert config.section_hash("rl") != changed.section_hash("rl")
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_a_saved_config_reloads_to_the_same_config(name, tmp_path):
+    config = load_config(name)
+    save_config(config, tmp_path / "config.yaml")
+    again = load_config(None, base=read_yaml(tmp_path / "config.yaml"))
+    assert again == config and again.section_hash(*config.to_dict()) == config.section_hash(*config.to_dict())

@@ -9,29 +9,16 @@ import time
 import zipfile
 from pathlib import Path
 
-import gguf
 import numpy as np
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
+from student.gguf_export import export_gguf
 from student.sources import PACKAGED, ModelSourceError, PackagedModel, _extract, resolve
 from student.tiny import build_tokenizer
 
 TEXTS = ["How many r are in strawberry? <think>s t r a w</think> 3", "What is 17*23? 391", "The quick brown fox jumps."] * 20
-
-# transformers name -> llama.cpp name, per decoder layer
-LAYER_NAMES = {
-    "self_attn.q_proj": "attn_q",
-    "self_attn.k_proj": "attn_k",
-    "self_attn.v_proj": "attn_v",
-    "self_attn.o_proj": "attn_output",
-    "mlp.gate_proj": "ffn_gate",
-    "mlp.up_proj": "ffn_up",
-    "mlp.down_proj": "ffn_down",
-    "input_layernorm": "attn_norm",
-    "post_attention_layernorm": "ffn_norm",
-}
 
 
 @pytest.fixture(scope="module")
@@ -52,60 +39,12 @@ def tiny():
     return model, tokenizer
 
 
-def llama_cpp_permute(weight: np.ndarray, n_head: int) -> np.ndarray:
-    """What llama.cpp's convert_hf_to_gguf does to q and k rows (rotary halves interleaved); transformers undoes it."""
-    return weight.reshape(n_head, 2, weight.shape[0] // n_head // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
-
-
 def write_gguf(model: LlamaForCausalLM, tokenizer, path: Path) -> None:
-    """A float32 llama GGUF laid out as llama.cpp writes one, with a byte-level BPE tokenizer."""
-    cfg = model.config
-    writer = gguf.GGUFWriter(path, arch="llama")
-    writer.add_name("tiny")
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
-    writer.add_context_length(cfg.max_position_embeddings)
-    writer.add_embedding_length(cfg.hidden_size)
-    writer.add_block_count(cfg.num_hidden_layers)
-    writer.add_feed_forward_length(cfg.intermediate_size)
-    writer.add_head_count(cfg.num_attention_heads)
-    writer.add_head_count_kv(cfg.num_key_value_heads)
-    writer.add_layer_norm_rms_eps(cfg.rms_norm_eps)
-    writer.add_rope_freq_base(10000.0)
-    writer.add_rope_dimension_count(cfg.hidden_size // cfg.num_attention_heads)
-    writer.add_vocab_size(len(tokenizer))
-
-    added = set(tokenizer.added_tokens_decoder)
-    special = set(tokenizer.all_special_ids)
-    kinds = [
-        gguf.TokenType.CONTROL if i in special else gguf.TokenType.USER_DEFINED if i in added else gguf.TokenType.NORMAL
-        for i in range(len(tokenizer))
-    ]
-    merges = json.loads(tokenizer.backend_tokenizer.to_str())["model"]["merges"]
-    writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre("default")
-    writer.add_token_list(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))))
-    writer.add_token_types(kinds)
-    writer.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in merges])
-    writer.add_bos_token_id(tokenizer.bos_token_id)
-    writer.add_eos_token_id(tokenizer.eos_token_id)
-    writer.add_pad_token_id(tokenizer.pad_token_id)
-    writer.add_chat_template(tokenizer.chat_template)
-
-    state = {k: v.numpy() for k, v in model.state_dict().items()}
-    writer.add_tensor("token_embd.weight", state["model.embed_tokens.weight"])
-    for i in range(cfg.num_hidden_layers):
-        for hf_name, gguf_name in LAYER_NAMES.items():
-            weight = state[f"model.layers.{i}.{hf_name}.weight"]
-            if gguf_name == "attn_q":
-                weight = llama_cpp_permute(weight, cfg.num_attention_heads)
-            elif gguf_name == "attn_k":
-                weight = llama_cpp_permute(weight, cfg.num_key_value_heads)
-            writer.add_tensor(f"blk.{i}.{gguf_name}.weight", weight)
-    writer.add_tensor("output_norm.weight", state["model.norm.weight"])  # no output.weight: tied, as in SmolLM2
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    """A float32 llama GGUF laid out as llama.cpp writes one: our exporter reproduces its conversion."""
+    source = path.with_suffix(".hf")
+    model.save_pretrained(source)
+    tokenizer.save_pretrained(source)
+    export_gguf(source, path, quant="f32")
 
 
 def test_local_directory_resolves_to_itself(tiny, tmp_path):

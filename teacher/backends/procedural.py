@@ -1,4 +1,4 @@
-"""Teacher backends: each turns problems into Trace records the same way."""
+"""The procedural teacher: exact o1-style traces for the built-in families, no model needed."""
 
 from __future__ import annotations
 
@@ -40,6 +40,3 @@ class ProceduralTeacher:
                     answer_tokens=len(answer_text.split()),
                     seconds=time.perf_counter() - start,
                 )
-
-
-BACKENDS = {"procedural": ProceduralTeacher}
