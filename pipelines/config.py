@@ -138,7 +138,7 @@ class EvalConfig:
     max_new_tokens: int = 384
     batch_size: int = 16
     # The thinking-time sweep (budget forcing): every variant here x every budget, n = max(samples) samples a problem.
-    scaling_variants: list[str] = field(default_factory=lambda: ["rl"])  # [] turns the sweep off
+    scaling_variants: list[str] = field(default_factory=lambda: ["base", "sft", "rl", "nf4", "int8"])  # []: no sweep
     budgets: list[int] = field(default_factory=lambda: [16, 64, 256, 1024])  # thinking tokens at most
     samples: list[int] = field(default_factory=lambda: [1, 4, 8])  # the k of pass@k, maj@k, best-of-k
     temperature: float = 0.7

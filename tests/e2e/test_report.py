@@ -15,6 +15,7 @@ from tests.e2e.conftest import distill, store
 SMALL = [
     *("--set", "sft.max_steps=4", "--set", "tasks.eval_per_family=3", "--set", "rl.max_steps=1"),
     *("--set", "eval.max_new_tokens=16", "--set", "rl.max_completion_length=16", "--set", "eval.variants=[sft,rl,nf4]"),
+    *("--set", "eval.scaling_variants=[rl]"),
     *("--set", "eval.budgets=[0,2,4,8]", "--set", "eval.scaling_per_family=2", "--set", "eval.answer_tokens=6"),
     *(
         "--set",
