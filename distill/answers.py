@@ -48,14 +48,21 @@ def extract_answer(text: str) -> str | None:
     return phrases[-1].replace(",", "") if phrases else None
 
 
-def format_problems(text: str) -> list[str]:
-    """Why `text` is not a well-formed trace; empty when it is."""
+def think_problems(text: str) -> list[str]:
+    """What is wrong with the think block: it must close exactly once and hold some reasoning."""
     problems = []
     if text.count(THINK_CLOSE) != 1 or text.count(THINK_OPEN) > 1:
         problems.append("think block not closed exactly once")
-    reasoning, final = split_reasoning(text)
+    reasoning, _ = split_reasoning(text)
     if reasoning is not None and not reasoning:
         problems.append("empty reasoning")
+    return problems
+
+
+def format_problems(text: str) -> list[str]:
+    """Why `text` is not a well-formed trace (think block, then exactly one boxed answer); empty when it is."""
+    problems = think_problems(text)
+    _, final = split_reasoning(text)
     n_boxed = len(boxed_contents(final))
     if n_boxed == 0:
         problems.append("no boxed answer")

@@ -24,7 +24,7 @@ from functools import lru_cache
 
 from math_verify import parse, verify
 
-from distill.answers import THINK_CLOSE, THINK_OPEN, extract_answer, format_problems, split_reasoning
+from distill.answers import extract_answer, format_problems, split_reasoning, think_problems
 from distill.records import Problem
 from distill.sandbox import run_program
 from distill.tasks import verifier_for
@@ -233,12 +233,7 @@ def format_problems_for(text: str, verifier: str) -> list[str]:
     """Why `text` is not a well-formed trace for this verifier: code answers with a python block, not a box."""
     if verifier != "code":
         return format_problems(text)
-    problems = []
-    if text.count(THINK_CLOSE) != 1 or text.count(THINK_OPEN) > 1:
-        problems.append("think block not closed exactly once")
-    reasoning, _ = split_reasoning(text)
-    if reasoning is not None and not reasoning:
-        problems.append("empty reasoning")
+    problems = think_problems(text)
     if extract_code(text) is None:
         problems.append("no python code block")
     return problems
