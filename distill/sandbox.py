@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 # The child runs this file in a fresh interpreter for every test case, so its start-up time is
 # verification throughput: only os, sys, ctypes and resource load there. The parent's heavier
@@ -317,7 +318,24 @@ def _wait(proc, timeout_s: float) -> bool:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    # SIGKILL is delivered, not yet done: return only once the rest of the group has died too, so no
+    # forked leftover outlives the call (bounded, in case the id was taken by a new group meanwhile).
+    settled = time.monotonic() + 2.0
+    while _group_alive(proc.pid) and time.monotonic() < settled:
+        time.sleep(0.005)
     return timed_out
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of group `pgid` still runs; zombies (dead, awaiting their reaper) hold nothing."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 def _read_capped(path: str, limit: int) -> tuple[str, bool]:
