@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,6 +11,8 @@ import openai
 import pytest
 import torch
 from openai import OpenAI
+
+from tests.servers import serving
 
 try:
     import httpx
@@ -26,28 +26,13 @@ QUESTION = [{"role": "user", "content": "What is 12 + 30?"}]
 
 @pytest.fixture(scope="module")
 def server(tiny_student):
-    import uvicorn
-
     from student.serve import create_app
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model on two shared cores decodes several times faster on one thread
     app = create_app(tiny_student["dir"], api_key=KEY, max_prompt_tokens=128, max_tokens_limit=LIMIT)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))  # a free port, held from here on so nothing can take it
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
-    yield {"url": url, "name": Path(tiny_student["dir"]).name, "app": app}
-    srv.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serving(app) as url:
+        yield {"url": url, "name": Path(tiny_student["dir"]).name, "app": app}
     torch.set_num_threads(threads)
 
 

@@ -7,14 +7,12 @@ import asyncio
 import json
 import random
 import socket
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import torch
-import uvicorn
 from fastapi import FastAPI, Request
 
 from distill.curate import verify_traces
@@ -26,28 +24,16 @@ from teacher.backends.openai_api import TeacherUnavailable
 from teacher.prompts import instruction
 from tests.e2e.conftest import distill, start
 from tests.e2e.test_resume import kill9, wait_for
+from tests.servers import serving as serve_app
 
 KEY = "sk-teacher-test"
 
 
 @contextmanager
 def serving(app):
-    """`app` under uvicorn in a thread, on a free port held from the start; yields the /v1 base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=sock.getsockname()[1], log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    """`app` served on 127.0.0.1; yields the OpenAI-style base URL (`…/v1`)."""
+    with serve_app(app) as url:
+        yield f"{url}/v1"
 
 
 class Faults:
