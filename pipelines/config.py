@@ -134,7 +134,10 @@ class QuantizeConfig:
 
 @dataclass
 class EvalConfig:
-    variants: list[str] = field(default_factory=lambda: ["base", "sft", "rl", "nf4", "int8"])
+    # Every artifact beside the full-precision student: quantization must not silently cost accuracy.
+    variants: list[str] = field(
+        default_factory=lambda: ["base", "sft", "rl", "nf4", "int8", "gguf-f16", "gguf-q8_0", "gguf-q4_0"]
+    )
     max_new_tokens: int = 384
     batch_size: int = 16
     # The thinking-time sweep (budget forcing): every variant here x every budget, n = max(samples) samples a problem.
