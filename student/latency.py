@@ -19,7 +19,7 @@ import numpy as np
 import psutil
 import torch
 
-from student import hardware
+from distill import hardware
 from student.chat import prompt_messages
 from student.load import size_on_disk
 from student.runtimes import open_runtime

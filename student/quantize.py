@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from transformers import BitsAndBytesConfig
 
-from student import hardware
+from distill import hardware
 from student.load import load_model, load_tokenizer
 
 METHODS = ("nf4", "int8")

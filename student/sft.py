@@ -10,7 +10,7 @@ from datasets import Dataset
 from trl import SFTConfig as TRLSFTConfig
 from trl import SFTTrainer
 
-from student import hardware
+from distill import hardware
 from student.load import load_model, load_tokenizer
 from student.training import fit, trainer_args
 

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback
 
-from student import hardware
+from distill import hardware
 
 
 class NonFiniteLoss(RuntimeError):

@@ -1,7 +1,7 @@
 """The `transformers` teacher: any local or Hub causal LM, sampled in batches on this machine.
 
 A small loader of its own (the teacher never imports the student): safetensors only and no remote
-code, bf16 + FlashAttention-2 on CUDA when flash-attn is installed, fp32 + SDPA on CPU.
+code; device, dtype and attention kernel chosen by `distill.hardware`, as for the student.
 
 Thinking budget (`thinking_budget` > 0): the model thinks for at most that many tokens, stopping at
 `</think>`; if the budget runs out first we close the block ourselves and let it answer in up to
@@ -11,42 +11,35 @@ never closes its reasoning is kept as a failed trace.
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from collections.abc import Iterator
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from distill import hardware
 from distill.answers import THINK_CLOSE
 from distill.records import Problem, Trace
 from teacher.prompts import messages
 from teacher.traces import from_completion
 
 CLOSER = f"\n{THINK_CLOSE}\n\n"
-DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
-DTYPES |= {"fp16": torch.float16, "float16": torch.float16}
 
 
 def load(ref: str, dtype: str = "auto"):
     """`(model, tokenizer)` on the best device here, ready for left-padded batched generation."""
-    cuda = torch.cuda.is_available()
-    if dtype == "auto":
-        # CPU bf16 matmuls are slow on most machines, so fp32 there.
-        chosen = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
-    elif dtype in DTYPES:
-        chosen = DTYPES[dtype]
-    else:
-        raise ValueError(f"teacher.dtype: unknown dtype {dtype!r}; expected auto or one of {sorted(DTYPES)}")
-    attention = "flash_attention_2" if cuda and importlib.util.find_spec("flash_attn") else "sdpa"
+    try:
+        chosen = hardware.dtype(dtype)
+    except ValueError as err:
+        raise ValueError(f"teacher.dtype: {err}") from None
     tokenizer = AutoTokenizer.from_pretrained(ref)
     tokenizer.padding_side = "left"  # decoder-only batches need prompts flush against the new tokens
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(
-        ref, dtype=chosen, attn_implementation=attention, use_safetensors=True, trust_remote_code=False
+        ref, dtype=chosen, attn_implementation=hardware.attention(), use_safetensors=True, trust_remote_code=False
     )
-    return model.to("cuda" if cuda else "cpu").eval(), tokenizer
+    return model.to(hardware.device()).eval(), tokenizer
 
 
 class TransformersTeacher:
