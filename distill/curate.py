@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from distill.filters import FilterConfig, apply_filters
 from distill.records import Problem, Trace
@@ -25,11 +25,16 @@ def verify_traces(traces: list[Trace], problems: dict[str, Problem]) -> tuple[li
 
 
 def curate(
-    traces: list[Trace], problems: dict[str, Problem], eval_questions: Iterable[str], cfg: FilterConfig
+    traces: list[Trace],
+    problems: dict[str, Problem],
+    eval_questions: Iterable[str],
+    cfg: FilterConfig,
+    solved: Collection[str] | None = None,
 ) -> tuple[list[Trace], list[Trace], list[tuple[str, int]]]:
-    """Verify, then filter (`verified` is itself the first filter): `(kept, rejected, funnel)`."""
+    """Verify, then filter (`verified` is itself the first filter): `(kept, rejected, funnel)`. `solved`: the
+    problems the base student answers already, for `cfg.student_solved`."""
     verify_traces(traces, problems)
-    return apply_filters(traces, problems, eval_questions, cfg)
+    return apply_filters(traces, problems, eval_questions, cfg, solved)
 
 
 def funnel(traces: list[Trace], kept: list[Trace]) -> dict[str, float]:

@@ -6,6 +6,9 @@ the eval-set questions, `difficulty` the per-problem pass rates of the traces *b
 `apply_filters` runs the filters named in `cfg.enabled`, in that order, appends
 "<filter>: <reason>" to each removed trace's `reasons`, and returns the funnel of counts.
 
+One more, `student_solved`, is optional and runs last when `cfg.student_solved` is on: it drops the problems the
+base student already answers, whose ids the caller finds by running the student (distill/ never does).
+
 It expects every trace to carry its verdict already (`distill.curate.verify_traces`), unverified
 ones included: they are what the pass rates are computed from, and `verified` is the first stage.
 """
@@ -16,7 +19,7 @@ import re
 import unicodedata
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache, partial
 
@@ -47,6 +50,9 @@ class FilterConfig:
     contamination_exempt: list[str] = field(default_factory=lambda: sorted(FAMILIES))
     min_pass_rate: float = 0.0  # verified / sampled per problem; keep problems the teacher solves this often
     max_pass_rate: float = 1.0  # and drop those it always solves, when set below 1
+    # Drop problems the base student already answers (greedy, one attempt, graded as eval grades): costs one
+    # student generation per training problem, and makes the generate stage depend on the student config.
+    student_solved: bool = False
 
 
 def _words(text: str) -> list[str]:
@@ -241,6 +247,15 @@ def difficulty(
     return _split(traces, why)
 
 
+def student_solved(
+    traces: list[Trace], problems: dict[str, Problem], cfg: FilterConfig, *, solved: Collection[str] = ()
+) -> tuple[list[Trace], Removed]:
+    """Drop traces of the problems in `solved`: those the base student answers correctly already, so teaching
+    them spends SFT steps on nothing new."""
+    solved = set(solved)
+    return _split(traces, lambda t: "the base student already answers it correctly" if t.problem_id in solved else None)
+
+
 FILTERS: dict[str, Filter] = {
     "verified": verified,
     "format": well_formed,
@@ -254,9 +269,14 @@ FILTERS: dict[str, Filter] = {
 
 
 def apply_filters(
-    traces: list[Trace], problems: dict[str, Problem], eval_questions: Iterable[str], cfg: FilterConfig
+    traces: list[Trace],
+    problems: dict[str, Problem],
+    eval_questions: Iterable[str],
+    cfg: FilterConfig,
+    solved: Collection[str] | None = None,
 ) -> tuple[list[Trace], list[Trace], list[tuple[str, int]]]:
-    """`(kept, rejected, funnel)`; the funnel starts with ("input", n) and has one (stage, count after) per filter."""
+    """`(kept, rejected, funnel)`; the funnel starts with ("input", n) and has one (stage, count after) per filter.
+    `solved`: the ids of the problems the base student answers correctly, needed when `cfg.student_solved` is on."""
     unknown = [name for name in cfg.enabled if name not in FILTERS]
     if unknown:
         raise ValueError(f"unknown filter {unknown[0]!r}; available filters: {', '.join(FILTERS)}")
@@ -267,9 +287,14 @@ def apply_filters(
         "decontaminate": partial(decontaminate, eval_questions=list(eval_questions)),
         "difficulty": partial(difficulty, rates=pass_rates(traces)),  # before any filter, or every rate reads 1
     }
+    steps = [(name, bound[name]) for name in cfg.enabled]
+    if cfg.student_solved:
+        if solved is None:
+            raise ValueError("curate.student_solved is on but no solved problem ids were given: run the base student first")
+        steps.append(("student_solved", partial(student_solved, solved=solved)))
     kept, rejected, funnel = list(traces), [], [("input", len(traces))]
-    for name in cfg.enabled:
-        kept, removed = bound[name](kept, problems, cfg)
+    for name, step in steps:
+        kept, removed = step(kept, problems, cfg)
         for trace, reason in removed:
             trace.reasons.append(f"{name}: {reason}")
             rejected.append(trace)

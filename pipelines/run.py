@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -39,15 +40,40 @@ class StageFailed(RuntimeError):
         )
 
 
+def nothing_else(config: PipelineConfig) -> tuple[str, ...]:
+    return ()
+
+
+def pick(config: PipelineConfig, names: tuple[str, ...]) -> dict:
+    """The flattened config under each of `names`, a section ("student") or a dotted key ("eval.max_new_tokens")."""
+    return {k: v for k, v in config.flat().items() if any(k == n or k.startswith(f"{n}.") for n in names)}
+
+
 @dataclass(frozen=True)
 class Stage:
     name: str
     sections: tuple[str, ...]  # the config this stage's output depends on, besides earlier stages
     run: Callable[[PipelineConfig, Workdir], tuple[dict, dict]]
+    # Config it reads under some settings only (sections or dotted keys): in the key only then, so that a work
+    # dir made with such an option off keeps its key, and changes there do not rerun the stage.
+    also: Callable[[PipelineConfig], tuple[str, ...]] = nothing_else
+
+    def digest(self, config: PipelineConfig) -> str:
+        digest, extra = config.section_hash(*self.sections), pick(config, self.also(config))
+        return hashlib.sha256(f"{digest}:{json.dumps(extra, sort_keys=True)}".encode()).hexdigest()[:16] if extra else digest
+
+    def params(self, config: PipelineConfig) -> dict:
+        return pick(config, (*self.sections, *self.also(config)))
+
+
+def curation_student(config: PipelineConfig) -> tuple[str, ...]:
+    """`curate.student_solved` runs the base student over the training problems, generating as eval does (the
+    batch size, which sets the speed and not the answers, stays out)."""
+    return ("student", "eval.max_new_tokens") if config.curate.student_solved else ()
 
 
 STAGES = (
-    Stage("generate", ("seed", "tasks", "source", "teacher", "curate"), generate.run),
+    Stage("generate", ("seed", "tasks", "source", "teacher", "curate"), generate.run, curation_student),
     Stage("sft", ("student", "sft"), sft.run),
     Stage("rl", ("rl",), rl.run),
     Stage("quantize", ("quantize",), quantize.run),
@@ -60,7 +86,7 @@ STAGE_NAMES = tuple(s.name for s in STAGES)
 def stage_keys(config: PipelineConfig) -> dict[str, str]:
     keys, previous = {}, __version__
     for stage in STAGES:
-        previous = hashlib.sha256(f"{previous}:{config.section_hash(*stage.sections)}".encode()).hexdigest()[:16]
+        previous = hashlib.sha256(f"{previous}:{stage.digest(config)}".encode()).hexdigest()[:16]
         keys[stage.name] = previous
     return keys
 
@@ -87,8 +113,7 @@ def run_stage(stage: Stage, config: PipelineConfig, workdir: Workdir, key: str) 
     workdir.manifest(stage.name).unlink(missing_ok=True)
     open_partial(workdir, stage.name, key)
     distributed.barrier()  # the other processes, if any, start once stale partial work is gone (see `follow`)
-    params = {k: v for k, v in config.flat().items() if k.split(".")[0] in stage.sections}
-    with tracking.stage_run(stage.name, params):
+    with tracking.stage_run(stage.name, stage.params(config)):
         start = time.perf_counter()
         try:
             outputs, metrics = stage.run(config, workdir)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 from tqdm.auto import tqdm
 
@@ -11,8 +13,11 @@ from distill.records import Problem, Trace, to_dataset
 from distill.sources import load_problems
 from distill.tasks import make_problems, split_of
 from pipelines.config import PipelineConfig
+from pipelines.stages import loadable_ref
+from pipelines.stages.sft import build_tiny
 from pipelines.tracking import log_dataset_file
 from pipelines.workdir import Workdir, write_json, write_jsonl
+from student.evaluate import evaluate
 from teacher.backends import make_teacher
 from teacher.store import TraceStore
 
@@ -52,6 +57,28 @@ def source_problems(config: PipelineConfig) -> tuple[list[Problem], list[Problem
     return [p for p in problems if split[p.id] == "train"], [p for p in problems if split[p.id] == "eval"], skipped
 
 
+def student_answers_path(workdir: Workdir) -> Path:
+    return workdir.root / "data" / "student_answers.json"
+
+
+def student_solved(config: PipelineConfig, workdir: Workdir, train: list[Problem], traces: list[Trace]) -> set[str] | None:
+    """For `curate.student_solved`: the training problems the base student already answers, greedy, one attempt,
+    graded as eval grades (every answer goes to data/student_answers.json); None when the option is off."""
+    if not config.curate.student_solved:
+        return None
+    if config.student.model == "tiny":  # SFT builds it from the kept traces; a stand-in made the same way, from all
+        ref = str(workdir.partial("generate") / "student")
+        build_tiny(config, [p.question for p in train] + [t.text for t in traces], Path(ref))
+    else:
+        ref = loadable_ref(workdir, config.student.model)
+    cfg = config.eval
+    answers, _ = evaluate(ref, train, config.student.instruction, cfg.max_new_tokens, cfg.batch_size, desc="student_solved")
+    write_json(student_answers_path(workdir), answers)
+    columns = ("id", "family", "predicted", "answer", "correct")
+    mlflow.log_table({k: [a[k] for a in answers] for k in columns}, "student_answers.json")
+    return {a["id"] for a in answers if a["correct"]}
+
+
 def log_funnel(stages: list[tuple[str, int]]) -> None:
     """The curation funnel as a bar chart: how many traces survive each filter."""
     import matplotlib
@@ -79,7 +106,8 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
     store = TraceStore(workdir.partial("generate") / "shards", teach.shard_size)
     traces = generate_missing(teacher, store, train, teach.samples_per_problem)
     by_id = {p.id: p for p in train}
-    kept, rejected, stages = curate(traces, by_id, [p.question for p in held_out], config.curate)
+    solved = student_solved(config, workdir, train, traces)
+    kept, rejected, stages = curate(traces, by_id, [p.question for p in held_out], config.curate, solved)
 
     datasets = {
         workdir.problems_train: to_dataset(train, Problem),
@@ -120,4 +148,7 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
         "mean_pass_rate": sum(rates.values()) / max(len(rates), 1),
         "solved_problems": sum(rate > 0 for rate in rates.values()),
     }
+    if solved is not None:
+        outputs["student_answers"] = str(student_answers_path(workdir))
+        metrics["student_solved_problems"] = len(solved)
     return outputs, metrics

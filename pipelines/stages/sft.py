@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from datasets import Dataset
 
 from distill.records import problems_from, traces_from
@@ -12,6 +14,15 @@ from student import sft, tiny
 from student.chat import sft_row
 
 
+def build_tiny(config: PipelineConfig, texts: list[str], out: Path) -> None:
+    """The `tiny` student: a random Llama (seeded) with a byte-level BPE tokenizer trained on `texts`, saved to `out`."""
+    student = config.student
+    tokenizer = tiny.build_tokenizer(texts, student.tiny_vocab_size)
+    model = tiny.build_model(tokenizer, student.tiny_hidden_size, student.tiny_layers, student.tiny_heads, config.seed)
+    model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+
+
 def prepare_base(config: PipelineConfig, workdir: Workdir, texts: list[str]) -> str:
     """The untrained student: built and saved here for `tiny`, otherwise the configured reference."""
     student = config.student
@@ -20,11 +31,8 @@ def prepare_base(config: PipelineConfig, workdir: Workdir, texts: list[str]) -> 
     if not distributed.is_main():  # under several processes the main one builds it; the rest wait and load it
         distributed.barrier()
         return str(workdir.model("base"))
-    tokenizer = tiny.build_tokenizer(texts, student.tiny_vocab_size)
-    model = tiny.build_model(tokenizer, student.tiny_hidden_size, student.tiny_layers, student.tiny_heads, config.seed)
     with workdir.staging(workdir.model("base")) as out:
-        model.save_pretrained(str(out))
-        tokenizer.save_pretrained(str(out))
+        build_tiny(config, texts, out)
     distributed.barrier()
     return str(workdir.model("base"))
 

@@ -20,6 +20,7 @@ from distill.filters import (
     repetition,
     repetition_share,
     shingle_hashes,
+    student_solved,
     verified,
     well_formed,
 )
@@ -172,3 +173,29 @@ def test_filters_can_be_switched_off_and_unknown_ones_are_named():
     with pytest.raises(ValueError, match="problems are not given"):
         apply_filters(traces, {}, [], CFG)
     assert set(CFG.enabled) == set(FILTERS)
+
+
+def test_student_solved_drops_every_trace_of_the_problems_the_student_answers():
+    probs = problems("p0", "p1", "p2")
+    traces = [trace(pid, sample=i, reasoning=f"{STORY} Take {pid}, sample {i}.") for pid in probs for i in range(2)]
+    kept, removed = student_solved(traces, probs, CFG, solved={"p1", "elsewhere"})
+    assert {t.problem_id for t in kept} == {"p0", "p2"} and len(kept) == 4
+    assert [(t.problem_id, why) for t, why in removed] == [("p1", "the base student already answers it correctly")] * 2
+
+
+def test_student_solved_runs_last_only_when_on_and_needs_the_solved_ids():
+    probs = problems("p0", "p1", "p2")
+    traces = [trace(pid, reasoning=f"{STORY} Take {pid}.") for pid in probs] + [trace("p2", sample=1, ok=False)]
+    assert [name for name, _ in apply_filters(traces, probs, [], CFG, solved={"p1"})[2]] == ["input", *CFG.enabled]
+    cfg = FilterConfig(student_solved=True)
+    kept, rejected, funnel = apply_filters(traces, probs, [], cfg, solved={"p1", "p2"})
+    assert funnel == [("input", 4), ("verified", 3), *[(name, 3) for name in cfg.enabled[1:]], ("student_solved", 1)]
+    assert [t.problem_id for t in kept] == ["p0"]
+    assert [(t.problem_id, t.reasons[-1]) for t in rejected] == [
+        ("p2", "verified: did not verify"),
+        ("p1", "student_solved: the base student already answers it correctly"),
+        ("p2", "student_solved: the base student already answers it correctly"),
+    ]
+    assert "student_solved" not in FILTERS  # a switch of its own: its input comes from running the student
+    with pytest.raises(ValueError, match="curate.student_solved is on but no solved problem ids were given"):
+        apply_filters(traces, probs, [], cfg)
