@@ -101,6 +101,9 @@ class SFTConfig:
     # Padding-free packing (TRL's BFD packing): takes effect only where FlashAttention-2 is the attention
     # kernel, which keeps packed examples apart; with SDPA (CPU, GPUs without flash-attn) it stays off.
     packing: bool = False
+    # Without packing, batches of similar lengths waste less compute on padding (1.5x fewer tokens on the smol
+    # traces): TRL's LengthGroupedSampler, shuffled in megabatches.
+    group_by_length: bool = True
     use_liger_kernel: bool = False  # Liger's fused Triton kernels (GPU; `pip install liger-kernel`)
 
 

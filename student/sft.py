@@ -20,21 +20,24 @@ def check(cfg) -> None:
         raise ValueError("sft.use_liger_kernel is set but liger-kernel is not installed: `pip install liger-kernel` (GPU only)")
 
 
-def packing_args(requested: bool, attention: str) -> dict[str, Any]:
-    """Padding-free packing only where FlashAttention-2 keeps the packed examples apart.
+def packing_args(requested: bool, attention: str, group_by_length: bool) -> dict[str, Any]:
+    """Padding-free packing only where FlashAttention-2 keeps the packed examples apart at no extra cost.
 
-    TRL's BFD packing concatenates examples into rows of `max_length` and passes `position_ids` instead
-    of a padded mask; FlashAttention-2 reads them as sequence boundaries. SDPA and eager attention would
-    let an example attend to the one packed before it, so there packing stays off."""
+    TRL's BFD packing concatenates examples into rows and passes `position_ids` instead of a padded mask;
+    FlashAttention-2 reads them as varlen sequence boundaries. With SDPA, transformers 5 turns the same
+    `position_ids` into a dense block-diagonal mask over the whole packed row, exact but quadratic in the
+    row's length, so there packing stays off and unpacked batches are grouped by length instead (when
+    `group_by_length` is on)."""
+    grouped = {"train_sampling_strategy": "group_by_length"} if group_by_length else {}
     if not requested:
-        return {"packing": False}
+        return {"packing": False, **grouped}
     if attention != "flash_attention_2":
         print(
             f"[distill] sft.packing: off, the attention kernel here is {attention}; padding-free packing needs "
             'FlashAttention-2 on a CUDA GPU (`pip install -e ".[gpu]"`)',
             flush=True,
         )
-        return {"packing": False}
+        return {"packing": False, **grouped}
     return {"packing": True, "packing_strategy": "bfd", "padding_free": True}
 
 
@@ -43,7 +46,7 @@ def train(base: str, rows: Dataset, cfg, out_dir: Path, checkpoints: Path, seed:
     check(cfg)
     args = TRLSFTConfig(
         **trainer_args(cfg, checkpoints, seed, dtype),
-        **packing_args(cfg.packing, hardware.attention()),
+        **packing_args(cfg.packing, hardware.attention(), cfg.group_by_length),
         per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
         lr_scheduler_type=cfg.lr_scheduler,

@@ -37,6 +37,7 @@ def trainer_args(cfg, checkpoints: Path, seed: int, dtype: str) -> dict[str, Any
         "learning_rate": cfg.learning_rate,
         "logging_steps": cfg.logging_steps,
         "logging_nan_inf_filter": False,  # the filter would log a NaN loss as the window's mean, hiding it
+        "disable_tqdm": False,  # the Trainer hides its progress bar (and time left) when transformers logs errors only
         "save_strategy": "steps",
         "save_steps": cfg.save_steps,
         "save_total_limit": 1,  # the last checkpoint is all a resume needs

@@ -1,4 +1,4 @@
-"""Letter counting: spell the word, walk it with a running count, check by listing positions."""
+"""Letter counting: spell the word, then walk the spelling with a running count of the letter."""
 
 from __future__ import annotations
 
@@ -6,55 +6,34 @@ import random
 
 from distill.records import Problem
 
-SPELL = ("Let me spell it out letter by letter: {spelled}.", "Spelling the word: {spelled}.", "The letters are: {spelled}.")
-WALK = (
-    "Now I go through each letter and count the {q}'s:",
-    "Counting {q} as I go:",
-    "Walking through the letters, counting {q}:",
-)
-CHECK = (
-    "Let me verify by listing the positions of {q}:",
-    "Check another way, positions of {q}:",
-    "Double-check with positions of {q}:",
-)
-ANSWER = (
-    'The letter "{q}" appears \\boxed{{{n}}} times in "{word}".',
-    'There are \\boxed{{{n}}} {q}\'s in "{word}".',
-    '"{word}" contains the letter "{q}" \\boxed{{{n}}} times.',
-)
+SPELL = ('Spell "{word}": {spelled}', '"{word}" letter by letter: {spelled}', 'The letters of "{word}": {spelled}')
+WALK = ("Count the {q}'s: {walk}", "Mark each {q}: {walk}", "Go through and count {q}: {walk}")
+ANSWER = ('"{q}" appears \\boxed{{{n}}} times in "{word}".', "The answer is \\boxed{{{n}}}.")
 
 
-def _plural(n: int, one: str, many: str) -> str:
-    return one if n == 1 else many
+def walk(word: str, q: str, skipped: int | None = None) -> tuple[str, int]:
+    """`"s t r(1) a w b e r(2) r(3) y"` and its count: copying the spelling while counting is easy once it is spelled."""
+    count, out = 0, []
+    for i, c in enumerate(word):
+        if c == q and i != skipped:
+            count += 1
+            out.append(f"{c}({count})")
+        else:
+            out.append(c)
+    return " ".join(out), count
 
 
 def write(problem: Problem, rng: random.Random, slip: bool) -> tuple[str, str]:
     word, q = problem.meta["word"], problem.meta["letter"]
-    positions = [i + 1 for i, c in enumerate(word) if c == q]
+    positions = [i for i, c in enumerate(word) if c == q]
+    lines = [rng.choice(SPELL).format(word=word, spelled=" ".join(word))]
+    if slip and positions:
+        # A slip passes over one occurrence; going through the letters a second time catches it.
+        missed, n = walk(word, q, skipped=rng.choice(positions))
+        lines.append(rng.choice(WALK).format(q=q, walk=missed))
+        lines.append(f"That gives {n}. Wait, that is wrong: I passed over a {q}. Again: {walk(word, q)[0]}")
+    else:
+        lines.append(rng.choice(WALK).format(q=q, walk=walk(word, q)[0]))
     n = len(positions)
-    # A slip skips one occurrence in the walk; the position check then catches it.
-    skipped = rng.choice(positions) if slip and positions else None
-
-    lines = [f'I need to count how many times "{q}" appears in "{word}".']
-    lines.append(rng.choice(SPELL).format(spelled=", ".join(word)))
-    lines.append(rng.choice(WALK).format(q=q))
-    running, walk = 0, []
-    for i, c in enumerate(word, start=1):
-        if c == q and i != skipped:
-            running += 1
-            walk.append(f"{c} ({running})")
-        else:
-            walk.append(c)
-    lines.append(" ".join(walk))
-    lines.append(f"That gives {running}.")
-    lines.append(rng.choice(CHECK).format(q=q))
-    if positions:
-        listed = ", ".join(str(p) for p in positions)
-        lines.append(f"{q} is at {_plural(n, 'position', 'positions')} {listed}, which is {n}.")
-    else:
-        lines.append(f'No position holds "{q}", so the count is 0.')
-    if skipped is not None:
-        lines.append(f"Wait, that is wrong: I missed the {q} at position {skipped}. The correct count is {n}.")
-    else:
-        lines.append(f"Both ways give {n}.")
+    lines.append(f"Total: {n}.")
     return "\n".join(lines), rng.choice(ANSWER).format(q=q, n=n, word=word)

@@ -12,9 +12,15 @@ from student import rl, sft
 
 
 def test_packing_is_padding_free_only_with_flash_attention_2(capsys):
-    assert sft.packing_args(False, "flash_attention_2") == {"packing": False}
-    assert sft.packing_args(True, "flash_attention_2") == {"packing": True, "packing_strategy": "bfd", "padding_free": True}
-    assert sft.packing_args(True, "sdpa") == {"packing": False}
+    grouped = {"packing": False, "train_sampling_strategy": "group_by_length"}
+    assert sft.packing_args(False, "flash_attention_2", group_by_length=False) == {"packing": False}
+    assert sft.packing_args(False, "sdpa", group_by_length=True) == grouped
+    assert sft.packing_args(True, "flash_attention_2", group_by_length=True) == {
+        "packing": True,
+        "packing_strategy": "bfd",
+        "padding_free": True,
+    }
+    assert sft.packing_args(True, "sdpa", group_by_length=True) == grouped
     assert "needs FlashAttention-2" in capsys.readouterr().out
 
 
