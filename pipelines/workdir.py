@@ -89,6 +89,14 @@ class Workdir:
         return self.root / "data" / "skipped_rows.json"
 
     @property
+    def pass_rates(self) -> Path:
+        return self.root / "data" / "pass_rates.json"
+
+    @property
+    def student_answers(self) -> Path:
+        return self.root / "data" / "student_answers.json"
+
+    @property
     def rejected(self) -> Path:
         return self.root / "traces" / "rejected.jsonl"
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import mlflow
 from tqdm.auto import tqdm
 
@@ -57,23 +55,20 @@ def source_problems(config: PipelineConfig) -> tuple[list[Problem], list[Problem
     return [p for p in problems if split[p.id] == "train"], [p for p in problems if split[p.id] == "eval"], skipped
 
 
-def student_answers_path(workdir: Workdir) -> Path:
-    return workdir.root / "data" / "student_answers.json"
-
-
 def student_solved(config: PipelineConfig, workdir: Workdir, train: list[Problem], traces: list[Trace]) -> set[str] | None:
     """For `curate.student_solved`: the training problems the base student already answers, greedy, one attempt,
     graded as eval grades (every answer goes to data/student_answers.json); None when the option is off."""
     if not config.curate.student_solved:
         return None
     if config.student.model == "tiny":  # SFT builds it from the kept traces; a stand-in made the same way, from all
-        ref = str(workdir.partial("generate") / "student")
-        build_tiny(config, [p.question for p in train] + [t.text for t in traces], Path(ref))
+        stand_in = workdir.partial("generate") / "student"
+        build_tiny(config, [p.question for p in train] + [t.text for t in traces], stand_in)
+        ref = str(stand_in)
     else:
         ref = loadable_ref(workdir, config.student.model)
     cfg = config.eval
     answers, _ = evaluate(ref, train, config.student.instruction, cfg.max_new_tokens, cfg.batch_size, desc="student_solved")
-    write_json(student_answers_path(workdir), answers)
+    write_json(workdir.student_answers, answers)
     columns = ("id", "family", "predicted", "answer", "correct")
     mlflow.log_table({k: [a[k] for a in answers] for k in columns}, "student_answers.json")
     return {a["id"] for a in answers if a["correct"]}
@@ -122,7 +117,7 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
     write_json(workdir.skipped, [{"row": row, "reason": reason} for row, reason in skipped])
     # How many of the teacher's samples verified, per problem: a difficulty signal for filters and RL.
     rates = pass_rates(traces)
-    write_json(workdir.root / "data" / "pass_rates.json", rates)
+    write_json(workdir.pass_rates, rates)
     sample = kept[:20]
     mlflow.log_table(
         {"problem_id": [t.problem_id for t in sample], "family": [t.family for t in sample], "text": [t.text for t in sample]},
@@ -138,7 +133,7 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
             ("kept", workdir.kept),
             ("rejected", workdir.rejected),
             ("skipped", workdir.skipped),
-            ("pass_rates", workdir.root / "data" / "pass_rates.json"),
+            ("pass_rates", workdir.pass_rates),
         ]
     }
     metrics = {
@@ -149,6 +144,6 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
         "solved_problems": sum(rate > 0 for rate in rates.values()),
     }
     if solved is not None:
-        outputs["student_answers"] = str(student_answers_path(workdir))
+        outputs["student_answers"] = str(workdir.student_answers)
         metrics["student_solved_problems"] = len(solved)
     return outputs, metrics
