@@ -132,7 +132,7 @@ def sft_variant(args, data, attention: str, packing: bool) -> dict:
         report_to=[],
         bf16=True,
         completion_only_loss=True,
-        **packing_args(packing, attention),
+        **packing_args(packing, attention, group_by_length=not packing),
     )
     clock = Clock()
     trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(data), processing_class=load_tokenizer(path))
