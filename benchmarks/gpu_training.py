@@ -195,11 +195,11 @@ def rl_variant(args, data, attention: str) -> dict:
 
 
 def log_to_mlflow(report: dict, out: Path) -> None:
-    import os
-
     import mlflow
 
-    mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out.resolve().parent / 'mlflow.db'}")
+    from pipelines.tracking import store_uri
+
+    mlflow.set_tracking_uri(store_uri(out.parent / "mlflow.db"))
     mlflow.set_experiment("distill-benchmarks")
     with mlflow.start_run(run_name="gpu_training"):
         mlflow.log_params({k: v for k, v in report.items() if k != "results"})

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -93,7 +92,9 @@ def point(base: str, steps: int, lr: float, seed: int, problems: list, args: arg
 def log_to_mlflow(report: dict, out: Path) -> None:
     import mlflow
 
-    mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out.resolve().parent / 'mlflow.db'}")
+    from pipelines.tracking import store_uri
+
+    mlflow.set_tracking_uri(store_uri(out.parent / "mlflow.db"))
     mlflow.set_experiment("distill-benchmarks")
     with mlflow.start_run(run_name="learning_curve"):
         mlflow.log_params({k: v for k, v in report.items() if k not in ("base", "points")})

@@ -22,8 +22,13 @@ from pipelines.config import PipelineConfig
 from pipelines.workdir import Workdir, read_json, write_json
 
 
+def store_uri(db: Path) -> str:
+    """`MLFLOW_TRACKING_URI` when set, else a SQLite store in the file `db`."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{db.resolve()}"
+
+
 def tracking_uri(workdir: Workdir) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{workdir.mlflow_db.resolve()}"
+    return store_uri(workdir.mlflow_db)
 
 
 @contextmanager
