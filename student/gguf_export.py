@@ -25,6 +25,10 @@ QUANT_TYPES = ("f16", "q8_0", "q4_0")
 Q = gguf.GGMLQuantizationType
 # What the 2-D weight matrices become; norms and other 1-D tensors stay F32 whatever is asked.
 MATRIX_TYPE = {"f32": Q.F32, "f16": Q.F16, "q8_0": Q.Q8_0, "q4_0": Q.Q4_0}
+# The matrix that makes the logits (token_embd when tied) loses the most per bit, so under q4_0 it stays Q8_0,
+# as llama.cpp keeps it at Q6_K (which gguf-py cannot write). On SmolLM2-135M traces this halves Q4_0's
+# held-out loss gap to fp32 (+0.022 -> +0.010 nats a token) for 13.5 MB (README, "Quantized students").
+OUTPUT_TYPE = {"q4_0": "q8_0"}
 FILE_TYPE = {
     "f32": gguf.LlamaFileType.ALL_F32,
     "f16": gguf.LlamaFileType.MOSTLY_F16,
@@ -68,8 +72,9 @@ def export_gguf(model_dir: str | Path, out_file: str | Path, quant: str = "f16")
         writer = gguf.GGUFWriter(tmp, arch="llama")
         write_hparams(writer, config, quant, model_dir.resolve().name)
         write_tokenizer(writer, tokenizer, config.vocab_size)
+        output = "token_embd.weight" if config.tie_word_embeddings else "output.weight"
         for name, data in gguf_tensors(model.state_dict(), config):
-            add_tensor(writer, name, data, quant)
+            add_tensor(writer, name, data, OUTPUT_TYPE.get(quant, quant) if name == output else quant)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()

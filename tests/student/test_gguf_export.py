@@ -126,7 +126,10 @@ def test_round_trip_through_the_gguf_reader(tiny, tmp_path, quant, matrix_type, 
     for tensor in reader.tensors:
         original = hf_weight(model, tensor.name)
         assert [int(n) for n in reversed(tensor.shape)] == list(original.shape), tensor.name
-        assert tensor.tensor_type == (matrix_type if original.ndim == 2 else gguf.GGMLQuantizationType.F32), tensor.name
+        expected_type = matrix_type if original.ndim == 2 else gguf.GGMLQuantizationType.F32
+        if quant == "q4_0" and tensor.name == "token_embd.weight":  # tied, so it makes the logits: kept at 8 bits
+            expected_type = gguf.GGMLQuantizationType.Q8_0
+        assert tensor.tensor_type == expected_type, tensor.name
         restored = gguf.quants.dequantize(tensor.data, tensor.tensor_type).reshape(original.shape)
         if ".attn_q." in tensor.name or ".attn_k." in tensor.name:
             restored = unpermute(restored, config.num_attention_heads)
@@ -191,6 +194,15 @@ def test_rows_that_do_not_fit_quant_blocks_stay_f16(tiny, tmp_path, caplog):
     assert types["blk.0.attn_q.weight"] == types["token_embd.weight"] == "F16"
     assert types["blk.0.attn_norm.weight"] == "F32"
     assert "keeping blk.0.attn_q.weight as F16" in caplog.text
+
+
+def test_q4_0_keeps_only_the_logits_matrix_at_8_bits_when_embeddings_are_untied(tiny, tmp_path):
+    config = copy.deepcopy(tiny["model"].config)
+    config.tie_word_embeddings = False
+    source = save(spread_weights(LlamaForCausalLM(config), seed=2), tiny["tokenizer"], tmp_path / "untied")
+    types = {t.name: t.tensor_type.name for t in gguf.GGUFReader(export_gguf(source, tmp_path / "untied.gguf", "q4_0")).tensors}
+    assert types["output.weight"] == "Q8_0"
+    assert types["token_embd.weight"] == types["blk.0.ffn_up.weight"] == "Q4_0"
 
 
 def test_non_llama_models_are_refused(tmp_path):
