@@ -27,7 +27,7 @@ Q = gguf.GGMLQuantizationType
 MATRIX_TYPE = {"f32": Q.F32, "f16": Q.F16, "q8_0": Q.Q8_0, "q4_0": Q.Q4_0}
 # The matrix that makes the logits (token_embd when tied) loses the most per bit, so under q4_0 it stays Q8_0,
 # as llama.cpp keeps it at Q6_K (which gguf-py cannot write). On SmolLM2-135M traces this halves Q4_0's
-# held-out loss gap to fp32 (+0.022 -> +0.010 nats a token) for 13.5 MB (README, "Quantized students").
+# held-out loss gap to fp32 (+0.022 -> +0.010 nats a token) for 13.5 MB (README, "Quantized artifacts").
 OUTPUT_TYPE = {"q4_0": "q8_0"}
 FILE_TYPE = {
     "f32": gguf.LlamaFileType.ALL_F32,
