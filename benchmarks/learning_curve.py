@@ -45,13 +45,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def training_rows(examples: int, seed: int, slip_rate: float, instruction: str) -> list[dict]:
     """`examples` prompt-completion rows, as the SFT stage builds them from kept traces."""
     from distill.tasks import make_problems
-    from student.chat import sft_row
+    from student.chat import sft_rows
     from teacher.backends import ProceduralTeacher
 
     problems = make_problems(FAMILIES, -(-examples // len(FAMILIES)), "train", seed=seed)
-    by_id = {p.id: p for p in problems}
-    traces = list(ProceduralTeacher(seed=seed, slip_rate=slip_rate).traces(problems, 1))
-    return [sft_row(by_id[t.problem_id].question, instruction, t.text) for t in traces][:examples]
+    traces = ProceduralTeacher(seed=seed, slip_rate=slip_rate).traces(problems, 1)
+    return sft_rows(problems, traces, instruction)[:examples]
 
 
 def grade(ref: str, problems: list, args: argparse.Namespace, name: str) -> dict:
@@ -72,7 +71,7 @@ def point(base: str, steps: int, lr: float, seed: int, problems: list, args: arg
     from datasets import Dataset
 
     from pipelines.config import SFTConfig
-    from student.sft import train
+    from student.sft import loss_summary, train
 
     name = f"steps{steps}-lr{lr:g}-seed{seed}"
     rows = training_rows(steps * args.batch_size, seed, args.slip_rate, args.instruction)
@@ -82,11 +81,8 @@ def point(base: str, steps: int, lr: float, seed: int, problems: list, args: arg
     start = time.perf_counter()
     result = train(base, Dataset.from_list(rows), cfg, args.scratch / name, args.scratch / f"{name}.checkpoints", seed, "auto")
     seconds = time.perf_counter() - start
-    losses = [entry["loss"] for entry in result["log"] if "loss" in entry]
     trained = {"steps": steps, "lr": lr, "seed": seed, "examples": len(rows), "train_seconds": round(seconds, 1)}
-    if losses:
-        trained |= {"first_loss": losses[0], "final_loss": losses[-1]}
-    return trained | grade(str(args.scratch / name), problems, args, name)
+    return trained | loss_summary(result["log"]) | grade(str(args.scratch / name), problems, args, name)
 
 
 def log_to_mlflow(report: dict, out: Path) -> None:

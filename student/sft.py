@@ -41,6 +41,12 @@ def packing_args(requested: bool, attention: str, group_by_length: bool) -> dict
     return {"packing": True, "packing_strategy": "bfd", "padding_free": True}
 
 
+def loss_summary(log: list[dict[str, Any]]) -> dict[str, float]:
+    """The first and the final logged training loss; empty when no step logged one."""
+    losses = [entry["loss"] for entry in log if "loss" in entry]
+    return {"first_loss": losses[0], "final_loss": losses[-1]} if losses else {}
+
+
 def train(base: str, rows: Dataset, cfg, out_dir: Path, checkpoints: Path, seed: int, dtype: str) -> dict[str, Any]:
     """Fine-tune `base` on prompt-completion `rows` (loss on the completion only); save to `out_dir`."""
     check(cfg)

@@ -14,14 +14,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def tiny_student(tmp_path_factory):
     """A random tiny Llama and its BPE tokenizer trained on real traces; returns the directory."""
     from distill.tasks import make_problems
-    from student.chat import sft_row
+    from student.chat import sft_rows
     from student.tiny import build_model, build_tokenizer
     from teacher.backends import ProceduralTeacher
 
     problems = make_problems(["letters", "arithmetic"], 40, "train", seed=0)
     traces = list(ProceduralTeacher(seed=0, slip_rate=0.2).traces(problems, 1))
-    by_id = {p.id: p for p in problems}
-    rows = [sft_row(by_id[t.problem_id].question, "", t.text) for t in traces]
+    rows = sft_rows(problems, traces, "")
     tokenizer = build_tokenizer([r["prompt"][0]["content"] + r["completion"][0]["content"] for r in rows], 512)
     model = build_model(tokenizer, hidden=64, layers=2, heads=2, seed=0)
     out = tmp_path_factory.mktemp("tiny_student")

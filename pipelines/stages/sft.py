@@ -11,7 +11,7 @@ from pipelines import distributed
 from pipelines.config import PipelineConfig
 from pipelines.workdir import Workdir, read_jsonl
 from student import sft, tiny
-from student.chat import sft_row
+from student.chat import sft_rows
 
 
 def build_tiny(config: PipelineConfig, texts: list[str], out: Path) -> None:
@@ -41,16 +41,12 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
     kept = traces_from(read_jsonl(workdir.require(workdir.kept, "generate")))
     if not kept:
         raise ValueError(f"{workdir.kept} holds no verified traces: nothing to fine-tune on")
-    problems = {p.id: p for p in problems_from(read_jsonl(workdir.problems_train))}
-    rows = [sft_row(problems[t.problem_id].question, config.student.instruction, t.text) for t in kept]
+    rows = sft_rows(problems_from(read_jsonl(workdir.problems_train)), kept, config.student.instruction)
     base = prepare_base(config, workdir, [r["prompt"][0]["content"] + r["completion"][0]["content"] for r in rows])
 
     with workdir.staging(workdir.model("sft")) as out:
         result = sft.train(
             base, Dataset.from_list(rows), config.sft, out, workdir.partial("sft"), config.seed, config.student.dtype
         )
-    losses = [entry["loss"] for entry in result["log"] if "loss" in entry]
-    metrics = {"examples": len(rows), "resumed_from_step": result["resumed_from_step"]}
-    if losses:
-        metrics |= {"first_loss": losses[0], "final_loss": losses[-1]}
+    metrics = {"examples": len(rows), "resumed_from_step": result["resumed_from_step"], **sft.loss_summary(result["log"])}
     return {"base": base, "sft": str(workdir.model("sft"))}, metrics
