@@ -87,6 +87,19 @@ class StudentConfig:
 
 
 @dataclass
+class LoraConfig:
+    """Low-rank adapters (PEFT LoRA) in place of full fine-tuning; rank 0 trains every weight.
+
+    The trained adapter is merged into the base weights when its stage ends, so every later stage, the
+    quantizers and the GGUF export see a plain model."""
+
+    rank: int = 0
+    alpha: float = 0.0  # the adapter's scale is alpha / rank; 0: twice the rank
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])  # every linear layer but the LM head
+
+
+@dataclass
 class SFTConfig:
     max_steps: int = 100
     batch_size: int = 8
@@ -105,6 +118,7 @@ class SFTConfig:
     # traces): TRL's LengthGroupedSampler, shuffled in megabatches.
     group_by_length: bool = True
     use_liger_kernel: bool = False  # Liger's fused Triton kernels (GPU; `pip install liger-kernel`)
+    lora: LoraConfig = field(default_factory=LoraConfig)
 
 
 @dataclass
@@ -122,6 +136,7 @@ class RLConfig:
     logging_steps: int = 2
     save_steps: int = 10
     gradient_checkpointing: bool = False
+    lora: LoraConfig = field(default_factory=LoraConfig)
     # GRPO generation with vLLM (`pip install -e ".[vllm]"`); otherwise transformers' generate.
     use_vllm: bool = False
     vllm_mode: str = "colocate"  # colocate: vLLM shares the training GPUs; server: a `trl vllm-serve` process

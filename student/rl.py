@@ -11,7 +11,7 @@ from trl import GRPOConfig, GRPOTrainer
 
 from distill.rewards import REWARDS
 from student.load import load_model, load_tokenizer
-from student.training import fit, trainer_args
+from student.training import adapter, fit, trainer_args
 
 
 def check(cfg) -> None:
@@ -57,5 +57,6 @@ def train(start: str, prompts: Dataset, cfg, out_dir: Path, checkpoints: Path, s
         args=args,
         train_dataset=prompts,
         processing_class=load_tokenizer(start),
+        peft_config=adapter(cfg.lora),
     )
-    return fit(trainer, checkpoints, out_dir)
+    return fit(trainer, checkpoints, out_dir, start, dtype)

@@ -12,7 +12,7 @@ from trl import SFTTrainer
 
 from distill import hardware
 from student.load import load_model, load_tokenizer
-from student.training import fit, trainer_args
+from student.training import adapter, fit, trainer_args
 
 
 def check(cfg) -> None:
@@ -61,5 +61,11 @@ def train(base: str, rows: Dataset, cfg, out_dir: Path, checkpoints: Path, seed:
         completion_only_loss=True,
         use_liger_kernel=cfg.use_liger_kernel,
     )
-    trainer = SFTTrainer(model=load_model(base, dtype), args=args, train_dataset=rows, processing_class=load_tokenizer(base))
-    return fit(trainer, checkpoints, out_dir)
+    trainer = SFTTrainer(
+        model=load_model(base, dtype),
+        args=args,
+        train_dataset=rows,
+        processing_class=load_tokenizer(base),
+        peft_config=adapter(cfg.lora),
+    )
+    return fit(trainer, checkpoints, out_dir, base, dtype)

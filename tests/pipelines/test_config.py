@@ -28,8 +28,11 @@ def test_default_preset_exists():
 
 
 def test_overrides_are_typed():
-    config = load_config("tiny", ["rl.num_generations=8", "sft.learning_rate=1e-4", "tasks.families=[letters]"])
+    config = load_config(
+        "tiny", ["rl.num_generations=8", "sft.learning_rate=1e-4", "tasks.families=[letters]", "sft.lora.rank=16"]
+    )
     assert config.rl.num_generations == 8
+    assert config.sft.lora.rank == 16 and config.rl.lora.rank == 0
     assert config.sft.learning_rate == pytest.approx(1e-4)
     assert config.tasks.families == ["letters"]
 
@@ -43,6 +46,8 @@ def test_overrides_are_typed():
         ("sft.learning_rate=fast", "sft.learning_rate: expected a number"),
         ("tasks.families=letters", "tasks.families: expected a list"),
         ("sft=3", "sft: expected a mapping"),
+        ("sft.lora.r=8", "unknown config key sft.lora.r; valid keys in sft.lora: rank, alpha"),
+        ("sft.lora.rank=big", "sft.lora.rank: expected int"),
         ("novalue", "not of the form section.key=value"),
     ],
 )
@@ -60,10 +65,12 @@ def test_flat_params_and_section_hashes():
     config = load_config("tiny")
     flat = config.flat()
     assert flat["rl.num_generations"] == config.rl.num_generations
-    assert len(flat) == sum(
-        len(dataclasses.fields(getattr(config, f.name))) if dataclasses.is_dataclass(getattr(config, f.name)) else 1
-        for f in dataclasses.fields(config)
-    )
+    assert flat["sft.lora.rank"] == config.sft.lora.rank
+
+    def leaves(node) -> int:
+        return sum(leaves(getattr(node, f.name)) for f in dataclasses.fields(node)) if dataclasses.is_dataclass(node) else 1
+
+    assert len(flat) == leaves(config)
     changed = load_config("tiny", ["rl.max_steps=99"])
     assert config.section_hash("sft") == changed.section_hash("sft")
     assert config.section_hash("rl") != changed.section_hash("rl")
