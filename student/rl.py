@@ -41,6 +41,7 @@ def vllm_args(cfg) -> dict[str, Any]:
 def train(start: str, prompts: Dataset, cfg, out_dir: Path, checkpoints: Path, seed: int, dtype: str) -> dict[str, Any]:
     """GRPO from `start` on `prompts` (`prompt`, `answer`, `verifier` columns); saves to `out_dir`."""
     check(cfg)
+    lora = adapter(cfg.lora)  # before any weights load: bad LoRA settings fail at once
     args = GRPOConfig(
         **trainer_args(cfg, checkpoints, seed, dtype),
         per_device_train_batch_size=cfg.batch_size,
@@ -57,6 +58,6 @@ def train(start: str, prompts: Dataset, cfg, out_dir: Path, checkpoints: Path, s
         args=args,
         train_dataset=prompts,
         processing_class=load_tokenizer(start),
-        peft_config=adapter(cfg.lora),
+        peft_config=lora,
     )
     return fit(trainer, checkpoints, out_dir, start, dtype)

@@ -50,6 +50,7 @@ def loss_summary(log: list[dict[str, Any]]) -> dict[str, float]:
 def train(base: str, rows: Dataset, cfg, out_dir: Path, checkpoints: Path, seed: int, dtype: str) -> dict[str, Any]:
     """Fine-tune `base` on prompt-completion `rows` (loss on the completion only); save to `out_dir`."""
     check(cfg)
+    lora = adapter(cfg.lora)  # before any weights load: bad LoRA settings fail at once
     args = TRLSFTConfig(
         **trainer_args(cfg, checkpoints, seed, dtype),
         **packing_args(cfg.packing, hardware.attention(), cfg.group_by_length),
@@ -66,6 +67,6 @@ def train(base: str, rows: Dataset, cfg, out_dir: Path, checkpoints: Path, seed:
         args=args,
         train_dataset=rows,
         processing_class=load_tokenizer(base),
-        peft_config=adapter(cfg.lora),
+        peft_config=lora,
     )
     return fit(trainer, checkpoints, out_dir, base, dtype)

@@ -101,11 +101,13 @@ def fit(trainer: Trainer, checkpoints: Path, out_dir: Path, base: str, dtype: st
     if last:
         print(f"[distill] resuming training from {last}", flush=True)
     trainer.train(resume_from_checkpoint=last)
-    lora = isinstance(trainer.accelerator.unwrap_model(trainer.model), PeftModel)
     # save_model is collective under FSDP/DeepSpeed; only the main process writes
-    trainer.save_model(str(checkpoints / "adapter" if lora else out_dir))
-    trainer.accelerator.wait_for_everyone()
-    if lora and trainer.accelerator.is_main_process:
-        merge_adapter(base, checkpoints / "adapter", out_dir, dtype, trainer.processing_class)
+    if isinstance(trainer.accelerator.unwrap_model(trainer.model), PeftModel):
+        trainer.save_model(str(checkpoints / "adapter"))
+        trainer.accelerator.wait_for_everyone()  # the whole adapter is on disk before the main process merges it
+        if trainer.accelerator.is_main_process:
+            merge_adapter(base, checkpoints / "adapter", out_dir, dtype, trainer.processing_class)
+    else:
+        trainer.save_model(str(out_dir))
     trainer.accelerator.wait_for_everyone()  # every process is done before the main one moves the model into place
     return {"log": trainer.state.log_history, "resumed_from_step": int(last.rsplit("-", 1)[1]) if last else 0}
