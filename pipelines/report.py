@@ -90,6 +90,16 @@ def _accuracy_latency_figure(points: list[tuple[str, float, float]]):
     return figure
 
 
+def _accuracy_caption(results: dict[str, Any]) -> str:
+    """How far an accuracy can be trusted: the guess line, and the 95% margin at the smallest family."""
+    n = min(row["n"] for t in results.values() for row in t["per_family"].values())
+    margin = 1.96 * (0.25 / n) ** 0.5  # the widest binomial interval, at an accuracy of one half
+    noise = f"With {n} problems a family, accuracy is known to about ±{margin:.0%} (95%): smaller differences are noise."
+    if "guess" not in results:
+        return noise
+    return f"guess gives every problem its family's most common training answer: a model beats chance only above it. {noise}"
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     def cell(v: Any) -> str:
         return f"{v:.3f}" if isinstance(v, float) else html.escape(str(v))
@@ -172,6 +182,7 @@ def write_report(root: Path, log: bool = True) -> Path:
             for v, t in results.items()
         ]
         parts.append("<h2>Accuracy (greedy, held-out split)</h2>" + _table(["variant", "overall", *families, "n"], rows))
+        parts.append(f"<p>{html.escape(_accuracy_caption(results))}</p>")
 
     scaling_file = workdir.eval_dir / "scaling.json"
     if scaling_file.exists():

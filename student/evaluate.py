@@ -5,9 +5,9 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-from distill.metrics import accuracy_table
+from distill.metrics import accuracy_table, majority_vote
 from distill.records import Problem
-from distill.verify import answer_for, is_correct, verifier_of
+from distill.verify import TESTED, answer_for, is_correct, verifier_of
 from student.inference import generate
 from student.load import load_model, load_tokenizer
 
@@ -39,6 +39,24 @@ def evaluate(
     table = accuracy_table(answers)
     table["overall"]["mean_tokens"] = sum(a["tokens"] for a in answers) / len(answers)
     return answers, table
+
+
+def guess_baseline(train: list[Problem], problems: list[Problem]) -> dict[str, Any]:
+    """What answering without reading scores: every problem gets its family's most common training answer,
+    graded like a model's answer. A model's accuracy means something only above this line (on letter counting
+    the answer is 0, 1 or 2 nearly always). Families without training problems, and code, which is graded by
+    tests, get no guess. The table has the usual shape, plus `guesses` (family -> answer)."""
+    guesses = {}
+    for family in sorted({p.family for p in problems}):
+        seen = [p for p in train if p.family == family]
+        if seen and verifier_of(seen[0]) not in TESTED:
+            guesses[family] = majority_vote([p.answer for p in seen])
+    rows = [
+        {"family": p.family, "predicted": guesses[p.family], "correct": is_correct(guesses[p.family], p.answer, verifier_of(p))}
+        for p in problems
+        if p.family in guesses
+    ]
+    return {**accuracy_table(rows), "guesses": guesses} if rows else {}
 
 
 def scaling_sweep(

@@ -1,4 +1,5 @@
-"""Stage 5: accuracy of every model variant (base, SFT, RL, quantized) on the held-out split, greedy; then the
+"""Stage 5: accuracy of every model variant (base, SFT, RL, quantized) on the held-out split, greedy, beside
+`guess`, the score of answering every problem with its family's most common training answer; then the
 thinking-time sweep: sampled accuracy (pass@1 ± se, pass@k, maj@k, best-of-k) against thinking tokens used, per budget."""
 
 from __future__ import annotations
@@ -9,14 +10,15 @@ from distill.records import problems_from
 from pipelines.config import PipelineConfig
 from pipelines.stages import loadable_ref, variant_ref
 from pipelines.workdir import Workdir, read_jsonl, write_json
-from student.evaluate import evaluate, scaling_sweep
+from student.evaluate import evaluate, guess_baseline, scaling_sweep
 
 
 def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
     problems = problems_from(read_jsonl(workdir.require(workdir.problems_eval, "generate")))
     # A GGUF variant is evaluated through transformers on its dequantized weights: the quantization error, honestly.
     refs = {variant: loadable_ref(workdir, variant_ref(config, workdir, variant)) for variant in config.eval.variants}
-    results = {}
+    guess = guess_baseline(problems_from(read_jsonl(workdir.require(workdir.problems_train, "generate"))), problems)
+    results = {"guess": guess} if guess else {}
     for variant, ref in refs.items():
         answers, table = evaluate(
             ref, problems, config.student.instruction, config.eval.max_new_tokens, config.eval.batch_size, desc=f"eval {variant}"

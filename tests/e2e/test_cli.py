@@ -46,6 +46,11 @@ def test_summary_names_every_output_and_headline(run_dir):
         assert 0.0 <= headline[f"accuracy.{variant}"] <= 1.0
         assert {f"accuracy.{variant}.letters", f"accuracy.{variant}.arithmetic"} <= set(headline)
     assert headline["trace_yield"] == 1.0
+    # The chance line: every held-out problem answered with its family's most common training answer.
+    guess = json.loads((run_dir / "eval" / "results.json").read_text())["guess"]
+    held_out = [json.loads(line) for line in (run_dir / "data" / "problems_eval.jsonl").read_text().splitlines()]
+    letters = [p["answer"] for p in held_out if p["family"] == "letters"]
+    assert headline["accuracy.guess.letters"] == letters.count(guess["guesses"]["letters"]) / len(letters)
     assert summary["metrics"]["sft"]["final_loss"] < summary["metrics"]["sft"]["first_loss"]
     bench = summary["metrics"]["bench"]
     for variant in ["rl", "nf4", "int8"]:

@@ -86,6 +86,7 @@ def test_report_renders_every_image_in_headless_chromium(run_dir, tmp_path):
     text = page.read_text()
     for section in ("Data funnel", "Training curves", "Accuracy", "Thinking time", "Latency", "Model registry", "Config"):
         assert section in text, section
+    assert "most common training answer" in text and "(95%)" in text  # the accuracy table says what chance and noise are
     assert "<script" not in text and "http://" not in text and "https://" not in text  # self-contained
     pngs = {p.name for p in (run_dir / "report").glob("*.png")}
     assert pngs == {"funnel.png", "training.png", "scaling.png", "accuracy_latency.png"}
