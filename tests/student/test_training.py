@@ -74,12 +74,10 @@ def grpo_prompts(tiny_student) -> Dataset:
 def test_grpo_step_runs_with_verifier_rewards(tiny_student, tmp_path):
     prompts = grpo_prompts(tiny_student)
     cfg = RLConfig(max_steps=2, batch_size=4, num_generations=4, max_completion_length=24, learning_rate=1e-4, logging_steps=1)
-    before = load_model(tiny_student["dir"]).state_dict()
     log = rl.train(tiny_student["dir"], prompts, cfg, tmp_path / "rl", tmp_path / "ck", 0, "auto")["log"]
     assert [e for e in log if "reward" in e]
     assert all("rewards/correctness_reward/mean" in e for e in log if "reward" in e)
-    after = load_model(str(tmp_path / "rl")).state_dict()
-    assert set(before) == set(after)
+    changed_weights(tiny_student["dir"], tmp_path / "rl")  # asserts the saved model holds the base's tensor names
 
 
 def test_grpo_with_lora_saves_a_plain_merged_model(tiny_student, tmp_path):
