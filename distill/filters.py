@@ -268,6 +268,12 @@ FILTERS: dict[str, Filter] = {
 }
 
 
+def check(cfg: FilterConfig) -> None:
+    unknown = [name for name in cfg.enabled if name not in FILTERS]
+    if unknown:
+        raise ValueError(f"curate.enabled: unknown filter {unknown[0]!r}; available filters: {', '.join(FILTERS)}")
+
+
 def apply_filters(
     traces: list[Trace],
     problems: dict[str, Problem],
@@ -277,9 +283,7 @@ def apply_filters(
 ) -> tuple[list[Trace], list[Trace], list[tuple[str, int]]]:
     """`(kept, rejected, funnel)`; the funnel starts with ("input", n) and has one (stage, count after) per filter.
     `solved`: the ids of the problems the base student answers correctly, needed when `cfg.student_solved` is on."""
-    unknown = [name for name in cfg.enabled if name not in FILTERS]
-    if unknown:
-        raise ValueError(f"unknown filter {unknown[0]!r}; available filters: {', '.join(FILTERS)}")
+    check(cfg)
     missing = sorted({t.problem_id for t in traces} - problems.keys())
     if missing:
         raise ValueError(f"{len(missing)} traces' problems are not given, e.g. {missing[0]!r}")

@@ -149,16 +149,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"distill: error: {err}", file=sys.stderr)
             return 2
         return 0
-    from distill.sources import SourceError
     from pipelines import distributed
+
+    # A typo in a preset or --set is reported before torch and TRL load, in a second or two.
+    try:
+        if distributed.refusal(args.command):
+            raise ConfigError(distributed.refusal(args.command))
+        config, workdir = resolve_config(args)
+    except ConfigError as err:
+        print(f"distill: error: {err}", file=sys.stderr)
+        return 2
+    from distill.sources import SourceError
     from pipelines.run import STAGE_NAMES, StageFailed, run
     from pipelines.workdir import IncompatibleWorkdir, MissingInput
     from student.sources import ModelSourceError
 
     try:
-        if distributed.refusal(args.command):
-            raise ConfigError(distributed.refusal(args.command))
-        config, workdir = resolve_config(args)
         quiet_libraries()
         if args.command == "eval" and (args.model or args.data):
             eval_file(args, config)

@@ -54,6 +54,7 @@ class Stage:
     name: str
     sections: tuple[str, ...]  # the config this stage's output depends on, besides earlier stages
     run: Callable[[PipelineConfig, Workdir], tuple[dict, dict]]
+    check: Callable[[PipelineConfig], None]  # raises ValueError on a setting `run` would refuse
     # Config it reads under some settings only (sections or dotted keys): in the key only then, so that a work
     # dir made with such an option off keeps its key, and changes there do not rerun the stage.
     also: Callable[[PipelineConfig], tuple[str, ...]] = nothing_else
@@ -73,14 +74,25 @@ def curation_student(config: PipelineConfig) -> tuple[str, ...]:
 
 
 STAGES = (
-    Stage("generate", ("seed", "tasks", "source", "teacher", "curate"), generate.run, curation_student),
-    Stage("sft", ("student", "sft"), sft.run),
-    Stage("rl", ("rl",), rl.run),
-    Stage("quantize", ("quantize",), quantize.run),
-    Stage("eval", ("eval",), evaluate.run),
-    Stage("bench", ("bench",), bench.run),
+    Stage("generate", ("seed", "tasks", "source", "teacher", "curate"), generate.run, generate.check, curation_student),
+    Stage("sft", ("student", "sft"), sft.run, sft.check),
+    Stage("rl", ("rl",), rl.run, rl.check),
+    Stage("quantize", ("quantize",), quantize.run, quantize.check),
+    Stage("eval", ("eval",), evaluate.run, evaluate.check),
+    Stage("bench", ("bench",), bench.run, bench.check),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
+
+
+def preflight(config: PipelineConfig, stages: tuple[str, ...]) -> None:
+    """Check the settings of every stage in `stages` before the first starts: a misspelt reward or a variant
+    nothing writes is found in seconds, not after an hour of generation and SFT."""
+    for stage in STAGES:
+        if stage.name in stages:
+            try:
+                stage.check(config)
+            except ValueError as err:
+                raise ConfigError(f"{stage.name} settings: {err}") from err
 
 
 def stage_keys(config: PipelineConfig) -> dict[str, str]:
@@ -133,6 +145,7 @@ def run(config: PipelineConfig, root: Path, stages: tuple[str, ...] = STAGE_NAME
     `force_from` on. A stage named alone always runs."""
     if force_from is not None and force_from not in STAGE_NAMES:
         raise ConfigError(f"--force: unknown stage {force_from!r}; stages are {', '.join(STAGE_NAMES)}")
+    preflight(config, stages)
     workdir = Workdir(root)
     if distributed.is_distributed():
         refused = distributed.refusal(stages[0] if len(stages) == 1 else "run")

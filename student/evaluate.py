@@ -59,6 +59,11 @@ def guess_baseline(train: list[Problem], problems: list[Problem]) -> dict[str, A
     return {**accuracy_table(rows), "guesses": guesses} if rows else {}
 
 
+def check_sweep(budgets: list[int], samples: list[int]) -> None:
+    if not budgets or not samples or min(samples) < 1 or min(budgets) < 0:
+        raise ValueError(f"scaling needs budgets >= 0 and samples >= 1; got budgets={budgets}, samples={samples}")
+
+
 def scaling_sweep(
     ref: str,
     problems: list[Problem],
@@ -81,8 +86,7 @@ def scaling_sweep(
     from student.chat import prompt_messages
     from student.thinking import generate_with_budget
 
-    if not budgets or not samples or min(samples) < 1 or min(budgets) < 0:
-        raise ValueError(f"scaling needs budgets >= 0 and samples >= 1; got budgets={budgets}, samples={samples}")
+    check_sweep(budgets, samples)
     n = max(samples)
     model, tokenizer = load_model(ref), load_tokenizer(ref)
     prompts = [

@@ -40,15 +40,19 @@ def is_gguf(ref: str) -> bool:
     return str(ref).lower().endswith(".gguf") and Path(ref).is_file()
 
 
-def choose(runtime: str, ref: str) -> str:
-    """`auto`: llama.cpp for a GGUF file when it is installed (the runtime GGUF is made for), else transformers."""
+def check(runtime: str) -> None:
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}")
+    if runtime != "auto" and not installed(runtime):
+        extra = {"llama_cpp": 'pip install -e ".[gguf]" (builds llama.cpp from source)', "vllm": "pip install vllm (GPU)"}
+        raise ValueError(f"runtime {runtime} is not installed: {extra[runtime]}")
+
+
+def choose(runtime: str, ref: str) -> str:
+    """`auto`: llama.cpp for a GGUF file when it is installed (the runtime GGUF is made for), else transformers."""
+    check(runtime)
     if runtime == "auto":
         return "llama_cpp" if is_gguf(ref) and installed("llama_cpp") else "transformers"
-    if not installed(runtime):
-        extra = {"llama_cpp": 'pip install -e ".[gguf]" (builds llama.cpp from source)', "vllm": "pip install vllm (GPU)"}
-        raise RuntimeError(f"runtime {runtime} is not installed: {extra[runtime]}")
     if runtime == "llama_cpp" and not is_gguf(ref):
         raise ValueError(f"the llama_cpp runtime needs a .gguf file, got {ref}")
     return runtime

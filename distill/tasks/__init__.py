@@ -38,11 +38,15 @@ def split_of(key: str, eval_share: float) -> str:
     return "eval" if bucket < eval_share else "train"
 
 
-def make_problems(families: list[str], n: int, split: str, seed: int, eval_share: float = 0.2) -> list[Problem]:
-    """`n` distinct problems per family for one split."""
+def check(families: list[str]) -> None:
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
-        raise ValueError(f"unknown task families {unknown}; built-in families are {sorted(FAMILIES)}")
+        raise ValueError(f"tasks.families: unknown task families {unknown}; built-in families are {sorted(FAMILIES)}")
+
+
+def make_problems(families: list[str], n: int, split: str, seed: int, eval_share: float = 0.2) -> list[Problem]:
+    """`n` distinct problems per family for one split."""
+    check(families)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
     problems: list[Problem] = []

@@ -20,6 +20,17 @@ VARIANT_STAGE = {
 }
 
 
+def check_variants(config: PipelineConfig, key: str, variants: list[str]) -> None:
+    """Each of `variants` (the setting `key`) is one this run writes: a quantized one needs its quantize setting."""
+    written = {"base", "sft", "rl", *config.quantize.methods, *(f"gguf-{q}" for q in config.quantize.gguf)}
+    for variant in variants:
+        if variant not in VARIANT_STAGE:
+            raise ValueError(f"{key}: unknown model variant {variant!r}; expected one of {', '.join(VARIANT_STAGE)}")
+        if variant not in written:
+            setting = "quantize.gguf" if variant.startswith("gguf-") else "quantize.methods"
+            raise ValueError(f"{key} names {variant!r}, which this run does not write: {setting} does not list it")
+
+
 def gguf_path(workdir: Workdir, quant: str) -> Path:
     return workdir.model("gguf") / f"student-{quant}.gguf"
 

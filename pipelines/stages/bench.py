@@ -9,10 +9,16 @@ import mlflow
 
 from distill.records import problems_from
 from pipelines.config import PipelineConfig
-from pipelines.stages import loadable_ref, variant_ref
+from pipelines.stages import check_variants, loadable_ref, variant_ref
 from pipelines.workdir import Workdir, read_jsonl, write_json
+from student import runtimes
 from student.latency import copy_bandwidth, measure, plot
-from student.runtimes import choose
+
+
+def check(config: PipelineConfig) -> None:
+    """Settings read here, checked before any stage starts (`pipelines.run.preflight`)."""
+    check_variants(config, "bench.variants", config.bench.variants)
+    runtimes.check(config.bench.runtime)
 
 
 def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
@@ -24,7 +30,7 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
     for variant in bench.variants:
         ref = variant_ref(config, workdir, variant)
         # llama.cpp reads the GGUF itself; transformers needs it converted first.
-        load_ref = None if choose(bench.runtime, ref) == "llama_cpp" else loadable_ref(workdir, ref)
+        load_ref = None if runtimes.choose(bench.runtime, ref) == "llama_cpp" else loadable_ref(workdir, ref)
         results[variant] = measure(
             ref,
             questions,

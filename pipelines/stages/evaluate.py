@@ -8,9 +8,17 @@ import mlflow
 
 from distill.records import problems_from
 from pipelines.config import PipelineConfig
-from pipelines.stages import loadable_ref, variant_ref
+from pipelines.stages import check_variants, loadable_ref, variant_ref
 from pipelines.workdir import Workdir, read_jsonl, write_json
-from student.evaluate import evaluate, guess_baseline, scaling_sweep
+from student.evaluate import check_sweep, evaluate, guess_baseline, scaling_sweep
+
+
+def check(config: PipelineConfig) -> None:
+    """Settings read here, checked before any stage starts (`pipelines.run.preflight`)."""
+    check_variants(config, "eval.variants", config.eval.variants)
+    check_variants(config, "eval.scaling_variants", config.eval.scaling_variants)
+    if config.eval.scaling_variants:
+        check_sweep(config.eval.budgets, config.eval.samples)
 
 
 def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:

@@ -6,9 +6,11 @@ import mlflow
 from tqdm.auto import tqdm
 
 from distill.curate import curate, funnel
+from distill.filters import check as check_filters
 from distill.filters import pass_rates
 from distill.records import Problem, Trace, to_dataset
 from distill.sources import load_problems
+from distill.tasks import check as check_families
 from distill.tasks import make_problems, split_of
 from pipelines.config import PipelineConfig
 from pipelines.stages import loadable_ref
@@ -16,6 +18,7 @@ from pipelines.stages.sft import build_tiny
 from pipelines.tracking import log_dataset_file
 from pipelines.workdir import Workdir, write_json, write_jsonl
 from student.evaluate import evaluate
+from teacher.backends import check as check_teacher
 from teacher.backends import make_teacher
 from teacher.store import TraceStore
 
@@ -89,6 +92,13 @@ def log_funnel(stages: list[tuple[str, int]]) -> None:
     figure.tight_layout()
     mlflow.log_figure(figure, "funnel.png")
     plt.close(figure)
+
+
+def check(config: PipelineConfig) -> None:
+    """Settings read here, checked before any stage starts (`pipelines.run.preflight`)."""
+    check_families(config.tasks.families)
+    check_teacher(config.teacher)
+    check_filters(config.curate)
 
 
 def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:

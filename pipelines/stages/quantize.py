@@ -10,14 +10,17 @@ from student.load import size_on_disk
 from student.quantize import METHODS, quantize
 
 
-def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
-    # Refuse an unknown name before minutes of quantizing the known ones.
+def check(config: PipelineConfig) -> None:
+    """Settings read here, checked before any stage starts (`pipelines.run.preflight`)."""
     unknown = [m for m in config.quantize.methods if m not in METHODS] + [q for q in config.quantize.gguf if q not in QUANT_TYPES]
     if unknown:
         raise ValueError(
             f"unknown quantization {unknown[0]!r}: quantize.methods takes {', '.join(METHODS)}; "
             f"quantize.gguf takes {', '.join(QUANT_TYPES)}"
         )
+
+
+def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
     source = str(workdir.require(workdir.model("rl"), "rl"))
     outputs, metrics = {}, {"rl": {"size_mb": size_on_disk(source) / 2**20}}
     for method in config.quantize.methods:

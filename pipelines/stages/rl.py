@@ -12,6 +12,13 @@ from pipelines.config import PipelineConfig
 from pipelines.workdir import Workdir, read_jsonl
 from student import rl
 from student.chat import prompt_messages
+from student.training import adapter
+
+
+def check(config: PipelineConfig) -> None:
+    """Settings read here, checked before any stage starts (`pipelines.run.preflight`)."""
+    rl.check(config.rl)
+    adapter(config.rl.lora)
 
 
 def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:

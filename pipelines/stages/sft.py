@@ -6,12 +6,21 @@ from pathlib import Path
 
 from datasets import Dataset
 
+from distill import hardware
 from distill.records import problems_from, traces_from
 from pipelines import distributed
 from pipelines.config import PipelineConfig
 from pipelines.workdir import Workdir, read_jsonl
 from student import sft, tiny
 from student.chat import sft_rows
+from student.training import adapter
+
+
+def check(config: PipelineConfig) -> None:
+    """Settings read here, checked before any stage starts (`pipelines.run.preflight`)."""
+    sft.check(config.sft)
+    adapter(config.sft.lora)
+    hardware.dtype(config.student.dtype)
 
 
 def build_tiny(config: PipelineConfig, texts: list[str], out: Path) -> None:

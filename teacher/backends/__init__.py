@@ -43,13 +43,17 @@ BACKENDS: dict[str, Callable[[Any, int], Any]] = {
 }
 
 
-def make_teacher(teacher_config: Any, seed: int):
-    """The backend `teacher_config.backend` names (a `TeacherConfig`), built from its settings."""
+def check(teacher_config: Any) -> None:
     if teacher_config.backend not in BACKENDS:
         raise ValueError(f"teacher.backend: unknown backend {teacher_config.backend!r}; available: {', '.join(BACKENDS)}")
     if teacher_config.backend != "procedural" and not teacher_config.model:
         raise ValueError(f"teacher.model: the {teacher_config.backend} backend needs a model (a Hub id, a dir or a served name)")
+
+
+def make_teacher(teacher_config: Any, seed: int):
+    """The backend `teacher_config.backend` names (a `TeacherConfig`), built from its settings."""
+    check(teacher_config)
     return BACKENDS[teacher_config.backend](teacher_config, seed)
 
 
-__all__ = ["BACKENDS", "ProceduralTeacher", "make_teacher"]
+__all__ = ["BACKENDS", "ProceduralTeacher", "check", "make_teacher"]

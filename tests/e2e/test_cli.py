@@ -141,6 +141,9 @@ def test_bad_input_fails_fast_with_a_clear_message(tmp_path):
     assert typo.returncode == 2
     assert "unknown config key rl.num_generation" in typo.stderr and "num_generations" in typo.stderr
     assert not (tmp_path / "w").exists()
+    misnamed = distill("run", "--preset", "tiny", "--workdir", str(tmp_path / "w"), "--set", "rl.rewards=[correct]")
+    assert misnamed.returncode == 2 and "rl.rewards: unknown reward 'correct'" in misnamed.stderr
+    assert not (tmp_path / "w").exists()  # refused before generation, not after SFT
     early = distill("sft", "--preset", "tiny", "--workdir", str(tmp_path / "fresh"))
     assert early.returncode == 1 and "run `distill generate --workdir" in early.stderr
     bad = tmp_path / "bad.jsonl"

@@ -1,7 +1,11 @@
-"""Stage cache keys: which config each stage's output depends on."""
+"""Stage cache keys: which config each stage's output depends on; the settings check before any stage runs."""
 
-from pipelines.config import load_config
-from pipelines.run import STAGES, stage_keys
+import re
+
+import pytest
+
+from pipelines.config import ConfigError, load_config
+from pipelines.run import STAGE_NAMES, STAGES, preflight, stage_keys
 
 
 def changed_stages(before: list[str], after: list[str]) -> list[str]:
@@ -28,3 +32,30 @@ def test_without_the_option_keys_are_those_of_the_sections_alone():
     assert "student.model" not in generate.params(config)
     assert {"student.model", "eval.max_new_tokens"} <= set(generate.params(load_config("tiny", ["curate.student_solved=true"])))
     assert "eval.batch_size" not in generate.params(load_config("tiny", ["curate.student_solved=true"]))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("tasks.families=[letter]", "generate settings: tasks.families: unknown task families ['letter']"),
+        ("teacher.backend=vllm", "generate settings: teacher.model: the vllm backend needs a model"),
+        ("curate.enabled=[verify]", "generate settings: curate.enabled: unknown filter 'verify'"),
+        ("sft.lora.rank=-1", "sft settings: lora: rank and alpha must be >= 0"),
+        ("student.dtype=fp8", "sft settings: unknown dtype 'fp8'"),
+        ("rl.rewards=[correct]", "rl settings: rl.rewards: unknown reward 'correct'; available rewards: correctness"),
+        ("rl.batch_size=6", "rl settings: rl.batch_size (6) must be a multiple of rl.num_generations"),
+        ("quantize.gguf=[q5_k]", "quantize settings: unknown quantization 'q5_k'"),
+        ("eval.variants=[rl,gguf-q5_k]", "eval settings: eval.variants: unknown model variant 'gguf-q5_k'"),
+        ("quantize.methods=[int8]", "eval settings: eval.variants names 'nf4', which this run does not write"),
+        ("eval.budgets=[]", "eval settings: scaling needs budgets >= 0"),
+        ("bench.runtime=llama", "bench settings: unknown runtime 'llama'"),
+    ],
+)
+def test_a_bad_setting_of_any_stage_is_refused_before_the_first_starts(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        preflight(load_config("tiny", [override]), STAGE_NAMES)
+
+
+def test_only_the_stages_that_will_run_are_checked():
+    preflight(load_config("tiny"), STAGE_NAMES)
+    preflight(load_config("tiny", ["rl.rewards=[correct]"]), ("generate", "sft"))
