@@ -22,7 +22,8 @@ VARIANT_STAGE = {
 
 def check_variants(config: PipelineConfig, key: str, variants: list[str]) -> None:
     """Each of `variants` (the setting `key`) is one this run writes: a quantized one needs its quantize setting."""
-    written = {"base", "sft", "rl", *config.quantize.methods, *(f"gguf-{q}" for q in config.quantize.gguf)}
+    quantized = {*config.quantize.methods, *(f"gguf-{q}" for q in config.quantize.gguf)}
+    written = {v for v, stage in VARIANT_STAGE.items() if stage != "quantize"} | quantized
     for variant in variants:
         if variant not in VARIANT_STAGE:
             raise ValueError(f"{key}: unknown model variant {variant!r}; expected one of {', '.join(VARIANT_STAGE)}")
