@@ -78,7 +78,10 @@ class TeacherConfig:
 @dataclass
 class StudentConfig:
     model: str = "smollm2-135m-instruct"  # "tiny", a named packaged model, a local dir or a Hub id
-    instruction: str = "Think step by step inside <think></think>, then give the final answer in \\boxed{}."
+    instruction: str = (
+        "Think step by step inside <think></think>, then give the final answer in \\boxed{}. "
+        "To compute, write Python as <python>code</python>; its output appears in <output></output>."
+    )
     dtype: str = "auto"  # auto: bf16 on GPUs that support it, fp32 on CPU
     tiny_hidden_size: int = 128
     tiny_layers: int = 4

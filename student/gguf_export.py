@@ -25,10 +25,10 @@ QUANT_TYPES = ("f16", "q8_0", "q4_0")
 Q = gguf.GGMLQuantizationType
 # What the 2-D weight matrices become; norms and other 1-D tensors stay F32 whatever is asked.
 MATRIX_TYPE = {"f32": Q.F32, "f16": Q.F16, "q8_0": Q.Q8_0, "q4_0": Q.Q4_0}
-# The matrix that makes the logits (token_embd when tied) loses the most per bit, so under q4_0 it stays Q8_0,
-# as llama.cpp keeps it at Q6_K (which gguf-py cannot write). On SmolLM2-135M traces this halves Q4_0's
-# held-out loss gap to fp32 (+0.022 -> +0.010 nats a token) for 13.5 MB (README, "Quantized artifacts").
-OUTPUT_TYPE = {"q4_0": "q8_0"}
+# Under q4_0 the matrices that lose the most per bit stay Q8_0, after llama.cpp's Q4_K_M recipe (which keeps them
+# at Q6_K, a type gguf-py cannot write): the one that makes the logits (token_embd when tied), and attn_v and
+# ffn_down in the first and last eighth of the layers and every third between (README, "Quantized artifacts").
+KEEP_8_BIT = {"q4_0": "q8_0"}
 FILE_TYPE = {
     "f32": gguf.LlamaFileType.ALL_F32,
     "f16": gguf.LlamaFileType.MOSTLY_F16,
@@ -72,9 +72,8 @@ def export_gguf(model_dir: str | Path, out_file: str | Path, quant: str = "f16")
         writer = gguf.GGUFWriter(tmp, arch="llama")
         write_hparams(writer, config, quant, model_dir.resolve().name)
         write_tokenizer(writer, tokenizer, config.vocab_size)
-        output = "token_embd.weight" if config.tie_word_embeddings else "output.weight"
         for name, data in gguf_tensors(model.state_dict(), config):
-            add_tensor(writer, name, data, OUTPUT_TYPE.get(quant, quant) if name == output else quant)
+            add_tensor(writer, name, data, tensor_quant(name, quant, config))
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
@@ -85,6 +84,21 @@ def export_gguf(model_dir: str | Path, out_file: str | Path, quant: str = "f16")
         raise
     log.info("wrote %s (%s, %.1f MB)", out_file, quant, out_file.stat().st_size / 1e6)
     return out_file
+
+
+def tensor_quant(name: str, quant: str, config) -> str:
+    """The quantization of one tensor in a file of `quant`: `quant`, or Q8_0 for the sensitive 4-bit matrices."""
+    if quant not in KEEP_8_BIT:
+        return quant
+    if name == ("token_embd.weight" if config.tie_word_embeddings else "output.weight"):
+        return KEEP_8_BIT[quant]
+    n = config.num_hidden_layers
+    parts = name.split(".")  # blk.N.<tensor>.weight
+    if parts[0] == "blk" and parts[2] in ("attn_v", "ffn_down"):
+        layer = int(parts[1])
+        if layer < n // 8 or layer >= 7 * n // 8 or (layer - n // 8) % 3 == 2:
+            return KEEP_8_BIT[quant]
+    return quant
 
 
 def check_supported(config) -> None:

@@ -6,6 +6,9 @@ within the same budget. Phase 2 always writes the answer, so every `text` is `<t
 `<think>\n` is prefilled unless the prompt ends with `<think>`; EOS is suppressed while thinking; both tags are banned
 in the answer (`<think>` throughout). `thinking_tokens` counts the think block's tokens (the model's own `</think>` and
 inserted "Wait"s too, never our closer); `answer_tokens` includes the answer's EOS, so it is at least 1.
+
+A call to the Python tool (`distill.tools`) while thinking also ends a round: the sandbox runs it, its
+`<output>` joins the think block (and counts against the budget, as context the model reads) and thinking goes on.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from functools import partial
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
+from distill import tools
 from distill.answers import THINK_CLOSE, THINK_OPEN
 
 EFFORT_BUDGETS = {"low": 64, "medium": 256, "high": 1024}
@@ -61,7 +65,8 @@ class _Row:
 
 
 class _Watch(StoppingCriteria):
-    """Per-row stop (own token limit, EOS, `</think>` while thinking), all on cancel; runs every step, so it also streams."""
+    """Per-row stop (own token limit, EOS, `</think>` or a tool call while thinking), all on cancel; runs every step,
+    so it also streams."""
 
     def __init__(self, tokenizer, start, limits, eos, watch_close, cancel, on_step):
         self.tokenizer, self.start, self.limits, self.eos = tokenizer, start, limits, eos
@@ -73,10 +78,11 @@ class _Watch(StoppingCriteria):
         for r, limit in enumerate(self.limits):
             if self.done_at[r] is not None:
                 continue  # finished rows only get padding from here on
-            tail = new[r, -8:].tolist()  # `</think>` is 8 characters, so at most 8 tokens
+            tail = new[r, -len(tools.CALL_CLOSE) :].tolist()  # the longest tag watched: at most one token a character
             if self.on_step is not None:
                 self.on_step(r, new[r].tolist())
-            closed = self.watch_close and THINK_CLOSE in self.tokenizer.decode(tail, skip_special_tokens=True)
+            text = self.tokenizer.decode(tail, skip_special_tokens=True) if self.watch_close else ""
+            closed = THINK_CLOSE in text or tools.CALL_CLOSE in text
             if new.shape[1] >= limit or tail[-1] in self.eos or closed:
                 self.done_at[r] = new.shape[1]
         cancelled = self.cancel is not None and self.cancel.is_set()
@@ -124,7 +130,8 @@ class _Gen:
         return [out[r, width : width + (done or limits[r])].tolist() for r, done in enumerate(watch.done_at)]
 
     def think(self, rows: list[_Row], extend: int, wait: str) -> None:
-        """Phase 1 in rounds: a round ends at `</think>` or the budget; an early close may become "Wait" and another round."""
+        """Phase 1 in rounds: a round ends at `</think>`, a tool call or the budget; a call's output, or "Wait" for an early
+        close, starts another round."""
         rows = [r for r in rows if r.budget > 0]
         ban = {"suppress_tokens": sorted(self.eos), "bad_words_ids": [self.enc(THINK_OPEN)]}
         while rows:
@@ -133,6 +140,10 @@ class _Gen:
             again = []
             for r, new in zip(rows, outs, strict=True):
                 text = self.dec(new)
+                if THINK_CLOSE not in text and tools.pending_call(text) is not None:
+                    if self.answer_call(r, new, text):
+                        again.append(r)
+                    continue
                 before = text.partition(THINK_CLOSE)[0]
                 sep = "\n" if (r.think_text + before)[-1:].strip() else ""  # "Wait" starts a new line of thought
                 more = self.enc(before + sep + wait)  # the text re-tokenised: what the model reads next round
@@ -142,6 +153,19 @@ class _Gen:
                 else:
                     r.think, r.think_text, r.forced = r.think + new, r.think_text + text, THINK_CLOSE not in text
             rows = again
+
+    def answer_call(self, r: _Row, new: list[int], text: str) -> bool:
+        """The round ended on a tool call: the sandbox's output joins the think block (re-tokenised with the call: what
+        the model reads next round) where it fits the budget; where it does not, the row thinks on without it. False
+        once the budget is spent."""
+        done = text.rstrip() + tools.answer(text)
+        ids = self.enc(done)
+        if len(r.think) + len(ids) < r.budget:
+            r.think, r.think_text = r.think + ids, r.think_text + done
+        else:
+            r.think, r.think_text = r.think + new, r.think_text + text
+        r.forced = len(r.think) >= r.budget
+        return not r.forced
 
     def answer(self, rows: list[_Row], max_answer_tokens: int) -> list[ThoughtResult]:
         """Phase 2: close the think block where the model did not, then the answer until EOS or the limit."""

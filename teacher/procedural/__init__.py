@@ -1,9 +1,10 @@
 """A teacher that solves each built-in problem exactly and writes an o1-style trace.
 
-Each trace works the problem one small step a line, in as few tokens as the method allows (a CPU
-student pays for every one), then answers in `\\boxed{}`. Wording is drawn from several phrasings so a
-student learns the method, not a template. With probability `slip_rate` the trace slips the way a
-person does (a forgotten carry, a letter passed over), notices and puts it right.
+Each trace reads the problem into a short program for the Python tool (`distill.tools`), one step a line, in
+as few tokens as the method allows (a CPU student pays for every one), then answers in `\\boxed{}`. Wording is
+drawn from several phrasings so a student learns the method, not a template. With probability `slip_rate` the
+trace slips the way a person at a calculator does (a count by eye, a number typed wrong, the wrong operation
+for a step), notices and puts it right.
 """
 
 from __future__ import annotations

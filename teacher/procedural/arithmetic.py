@@ -1,6 +1,6 @@
-"""Arithmetic by the column method and partial products, one digit fact per line: a small student can
-learn each line, and a trace costs few tokens. A slip is local, as a person's is: a forgotten carry or
-borrow, or a misadded partial product, noticed on the next line and put right."""
+"""Arithmetic with the Python tool: the trace reads the problem into expressions, one step a line (what a
+two-step story asks is the reasoning), and the tool computes them. A slip is one a person makes with a
+calculator: a number copied wrong or the wrong operation for a step, noticed on the next line and redone."""
 
 from __future__ import annotations
 
@@ -8,90 +8,64 @@ import random
 
 from distill.records import Problem
 from distill.tasks.arithmetic import STORIES, apply
+from distill.tools import call
 
-SYMBOL = {"+": "+", "-": "-", "*": "×"}
 ANSWER = ("The answer is \\boxed{{{n}}}.", "So the result is \\boxed{{{n}}}.", "Final answer: \\boxed{{{n}}}.")
+ASK = ("Compute {expr} with Python:", "Let me calculate {expr} in code:", "{expr}, with Python:")
+OP_WORD = {"+": "add", "-": "subtract", "*": "multiply"}
+WRONG_OP = {"+": "-", "-": "+", "*": "+"}
+# What each story's two steps say, in STORIES' order: the words that decide the operation.
+STEPS = (
+    ("it sells {b} of {a} apples", "then it receives {c} more"),
+    ("it has {a} books and buys {b} more", "then it gives away {c}"),
+    ("{b} boxes of {a} pencils", "then {c} are handed out"),
+    ("{a} eggs in the morning and {b} in the afternoon", "then {c} are sold"),
+    ("{b} of {a} people get off", "then {c} get on"),
+    ("{a} trays of {b} cookies", "then {c} more cookies"),
+)
 
 
-def _digits(x: int, width: int) -> list[int]:
-    return [(x // 10**k) % 10 for k in range(width)]
+def expression(op: str, a: int, b: int) -> str:
+    return f"{a} {op} {b}"
 
 
-def column_add(a: int, b: int, slip: bool) -> list[str]:
-    width = max(len(str(a)), len(str(b)))
-    da, db, carry, lines = _digits(a, width), _digits(b, width), 0, []
-    for k in range(width):
-        total = da[k] + db[k] + carry
-        if slip and carry:
-            forgot = da[k] + db[k]
-            lines.append(f"{da[k]} + {db[k]} = {forgot}. Wait, I forgot the carry: {da[k]} + {db[k]} + 1 = {total}.")
-            slip = False
-        line = f"{da[k]} + {db[k]}{' + 1' if carry else ''} = {total}"
-        lines.append(f"{line}, write {total % 10}, carry 1." if total >= 10 else f"{line}, write {total}.")
-        carry = total // 10
-    if carry:
-        lines.append("Write the last carry 1.")
-    return lines
+def miscopied(x: int) -> int:
+    """`x` with its last two digits swapped, or one more where they are equal."""
+    s = str(x)
+    swapped = int(s[:-2] + s[-1] + s[-2])
+    return swapped if swapped != x else x + 1
 
 
-def column_sub(a: int, b: int, slip: bool) -> list[str]:
-    width = len(str(a))
-    da, db, borrow, lines = _digits(a, width), _digits(b, width), 0, []
-    for k in range(width):
-        top = da[k] - borrow
-        shown = f"{da[k]} - 1" if borrow else f"{da[k]}"
-        if slip and borrow:
-            lines.append(f"{da[k]} - {db[k]} ... wait, I borrowed from this column, so it is {shown}.")
-            slip = False
-        if top < db[k]:
-            lines.append(f"{shown} is less than {db[k]}, borrow: {top + 10} - {db[k]} = {top + 10 - db[k]}.")
-            borrow = 1
-        else:
-            lines.append(f"{shown} - {db[k]} = {top - db[k]}.")
-            borrow = 0
-    return lines
-
-
-def times_digit(whole: int, digit: int, slip: bool) -> tuple[str, int]:
-    """`67 × 4 = 60 × 4 + 7 × 4 = 240 + 28 = 268`: two one-digit facts and an easy sum."""
-    tens, ones = whole - whole % 10, whole % 10
-    result = whole * digit
-    if digit == 1 or not ones:
-        return f"{whole} × {digit} = {result}.", result
-    line = f"{whole} × {digit} = {tens} × {digit} + {ones} × {digit} = {tens * digit} + {ones * digit} = "
+def bare(problem: Problem, rng: random.Random, slip: bool) -> list[str]:
+    a, b, op = problem.meta["a"], problem.meta["b"], problem.meta["op"]
+    exact = expression(op, a, b)
+    lines = [rng.choice(ASK).format(expr=exact)]
     if slip:
-        return line + f"{result + 10}. Wait, {tens * digit} + {ones * digit} is {result}, not {result + 10}.", result
-    return line + f"{result}.", result
+        typo = expression(op, a, miscopied(b))
+        lines += [call(typo, str(apply(op, a, miscopied(b)))), f"Wait, I typed {typo}, not {exact}. Again:"]
+    return [*lines, call(exact, str(apply(op, a, b)))]
 
 
-def partial_products(a: int, b: int, slip: bool) -> list[str]:
-    if min(a, b) < 10:
-        return [times_digit(max(a, b), min(a, b), slip)[0]]
-    tens, ones = b // 10, b % 10
-    slip_tens = slip and random.Random(a * 1000 + b).random() < 0.5
-    line, by_tens = times_digit(a, tens, slip_tens)
-    lines = [f"{a} × {b} = {a} × {tens * 10} + {a} × {ones}.", f"{line} So {a} × {tens * 10} = {by_tens * 10}."]
-    if ones:
-        lines.append(times_digit(a, ones, slip and not slip_tens)[0])
-    lines.append(f"{by_tens * 10} + {a * ones} = {a * b}.")
-    return lines
+def story_step(k: int, what: str, op: str, x: int, y: int, slip: bool) -> tuple[list[str], int]:
+    lines = [f"Step {k}: {what}, so I {OP_WORD[op]}."]
+    if slip:
+        wrong = WRONG_OP[op]
+        lines[0] = f"Step {k}: {what}, so I {OP_WORD[wrong]}."
+        lines += [call(expression(wrong, x, y), str(apply(wrong, x, y))), f"Wait, {what}: I should {OP_WORD[op]}."]
+    result = apply(op, x, y)
+    return [*lines, call(expression(op, x, y), str(result))], result
 
 
-def solve_step(op: str, a: int, b: int, rng: random.Random, slip: bool) -> tuple[list[str], int]:
-    work = {"+": column_add, "-": column_sub, "*": partial_products}[op]
-    result = apply(op, a, b)
-    lines = [f"{a} {SYMBOL[op]} {b}:", *work(a, b, slip)]
-    lines.append(f"So {a} {SYMBOL[op]} {b} = {result}.")
-    return lines, result
+def story(problem: Problem, rng: random.Random, slip: bool) -> list[str]:
+    meta = problem.meta
+    _, op1, op2 = STORIES[meta["story"]]
+    first_what, second_what = (s.format(**meta) for s in STEPS[meta["story"]])
+    slip_first = rng.random() < 0.5
+    first_lines, first = story_step(1, first_what, op1, meta["a"], meta["b"], slip and slip_first)
+    second_lines, _ = story_step(2, second_what, op2, first, meta["c"], slip and not slip_first)
+    return [*first_lines, *second_lines]
 
 
 def write(problem: Problem, rng: random.Random, slip: bool) -> tuple[str, str]:
-    meta = problem.meta
-    if meta["kind"] != "word":
-        lines, result = solve_step(meta["op"], meta["a"], meta["b"], rng, slip)
-        return "\n".join(lines), rng.choice(ANSWER).format(n=result)
-    _, op1, op2 = STORIES[meta["story"]]
-    slip_first = rng.random() < 0.5
-    first_lines, first = solve_step(op1, meta["a"], meta["b"], rng, slip and slip_first)
-    second_lines, result = solve_step(op2, first, meta["c"], rng, slip and not slip_first)
-    return "\n".join(["Step 1.", *first_lines, "Step 2.", *second_lines]), rng.choice(ANSWER).format(n=result)
+    lines = story(problem, rng, slip) if problem.meta["kind"] == "word" else bare(problem, rng, slip)
+    return "\n".join(lines), rng.choice(ANSWER).format(n=problem.answer)

@@ -1,39 +1,29 @@
-"""Letter counting: spell the word, then walk the spelling with a running count of the letter."""
+"""Letter counting with the Python tool: the student cannot see the letters inside its tokens (it spells 0 of
+100 common words), but it can copy the word and the letter into `"strawberry".count("r")`."""
 
 from __future__ import annotations
 
 import random
 
 from distill.records import Problem
+from distill.tools import call
 
-SPELL = ('Spell "{word}": {spelled}', '"{word}" letter by letter: {spelled}', 'The letters of "{word}": {spelled}')
-WALK = ("Count the {q}'s: {walk}", "Mark each {q}: {walk}", "Go through and count {q}: {walk}")
+ASK = (
+    'Count the {q}\'s in "{word}" with Python:',
+    'Python can count the "{q}" in "{word}":',
+    'Let me count "{q}" in "{word}" in code:',
+)
+GUESS = "At a glance I see {m}; checking with Python:"
 ANSWER = ('"{q}" appears \\boxed{{{n}}} times in "{word}".', "The answer is \\boxed{{{n}}}.")
-
-
-def walk(word: str, q: str, skipped: int | None = None) -> tuple[str, int]:
-    """`"s t r(1) a w b e r(2) r(3) y"` and its count: copying the spelling while counting is easy once it is spelled."""
-    count, out = 0, []
-    for i, c in enumerate(word):
-        if c == q and i != skipped:
-            count += 1
-            out.append(f"{c}({count})")
-        else:
-            out.append(c)
-    return " ".join(out), count
 
 
 def write(problem: Problem, rng: random.Random, slip: bool) -> tuple[str, str]:
     word, q = problem.meta["word"], problem.meta["letter"]
-    positions = [i for i, c in enumerate(word) if c == q]
-    lines = [rng.choice(SPELL).format(word=word, spelled=" ".join(word))]
-    if slip and positions:
-        # A slip passes over one occurrence; going through the letters a second time catches it.
-        missed, n = walk(word, q, skipped=rng.choice(positions))
-        lines.append(rng.choice(WALK).format(q=q, walk=missed))
-        lines.append(f"That gives {n}. Wait, that is wrong: I passed over a {q}. Again: {walk(word, q)[0]}")
+    n = word.count(q)
+    check = call(f'"{word}".count("{q}")', str(n))
+    if slip and n:
+        # A count by eye misses one; the tool's count is the one that stands.
+        lines = [GUESS.format(m=n - 1), check, f'Python counts {n}, not {n - 1}: I missed one "{q}".']
     else:
-        lines.append(rng.choice(WALK).format(q=q, walk=walk(word, q)[0]))
-    n = len(positions)
-    lines.append(f"Total: {n}.")
+        lines = [rng.choice(ASK).format(q=q, word=word), check]
     return "\n".join(lines), rng.choice(ANSWER).format(q=q, n=n, word=word)

@@ -5,8 +5,10 @@ import io
 import torch
 from tqdm.auto import tqdm
 
-from student.inference import greedy
+from distill import tools
+from student.inference import generate, greedy
 from student.load import load_model, load_tokenizer
+from tests.scripted import scripted
 
 
 def test_answers_that_end_early_leave_the_batch_and_match_one_generate_call(tiny_student):
@@ -29,7 +31,7 @@ def test_answers_that_end_early_leave_the_batch_and_match_one_generate_call(tiny
         expected = model.generate(**enc, eos_token_id=stop, **settings)[:, enc["input_ids"].shape[1] :]
 
     with tqdm(total=len(prompts), file=io.StringIO()) as bar:
-        got = greedy(model, tokenizer, prompts, 24, bar, chunk=4)
+        got = greedy(model, tokenizer, prompts, [24] * len(prompts), bar, chunk=4)
         assert bar.n == len(prompts)
 
     def tokens(row):
@@ -38,3 +40,21 @@ def test_answers_that_end_early_leave_the_batch_and_match_one_generate_call(tiny
     assert [tokens(row) for row in got] == [tokens(row) for row in expected]
     lengths = {len(tokens(row)) for row in got}
     assert min(lengths) <= 12 and max(lengths) == 24  # some answers ended inside the first chunks, some ran to the limit
+
+
+def test_a_tool_call_is_run_and_the_answer_goes_on_after_its_output(tiny_student):
+    model, tokenizer = load_model(tiny_student["dir"]), load_tokenizer(tiny_student["dir"])
+    call = "<python>6 * 7</python>"
+    with scripted(model, tokenizer, call, "\\boxed{42}") as ids:
+        got = generate(model, tokenizer, ["What is 6 × 7?"] * 3, "", max_new_tokens=64, batch_size=3)
+    own = len(ids) - (tokenizer.pad_token_id == tokenizer.eos_token_id)  # the model's tokens; EOS counts unless it is padding
+    assert got == [(tools.call("6 * 7", "42") + "\n\\boxed{42}", own)] * 3
+
+
+def test_a_call_that_uses_the_last_tokens_gets_no_output(tiny_student):
+    model, tokenizer = load_model(tiny_student["dir"]), load_tokenizer(tiny_student["dir"])
+    call = "<python>6 * 7</python>"
+    with scripted(model, tokenizer, call, "\\boxed{42}"):
+        limit = len(tokenizer.encode(call, add_special_tokens=False))
+        ((text, n_tokens),) = generate(model, tokenizer, ["What is 6 × 7?"], "", max_new_tokens=limit, batch_size=1)
+    assert (text, n_tokens) == (call, limit)

@@ -12,9 +12,11 @@ from contextlib import contextmanager
 import pytest
 import torch
 
+from distill import tools
 from distill.answers import format_problems, split_reasoning
 from student.chat import prompt_messages
 from student.thinking import CLOSER, EFFORT_BUDGETS, GenerationCancelled, generate_with_budget
+from tests.scripted import scripted
 
 QUESTIONS = ["What is 12 + 30?", 'How many times does "r" appear in "strawberry"?']
 
@@ -87,7 +89,7 @@ def test_early_close_is_kept_without_extend(student):
         assert r.text.startswith("<think>\n</think>")
 
 
-@pytest.mark.parametrize("budget", [2, 8, 16, 64])
+@pytest.mark.parametrize("budget", [1, 8, 16, 64])
 def test_wait_extends_thinking_within_the_budget(student, budget):
     model, tokenizer, prompts = student
     # Expected: a "Wait" goes in while it and one more token fit; the first follows "<think>\n" directly.
@@ -102,7 +104,7 @@ def test_wait_extends_thinking_within_the_budget(student, budget):
         check(r, budget, 4)
         assert not r.forced  # the model closed the block every time; only its last close was kept
         assert (r.extensions, r.thinking_tokens) == (extensions, used + 1)  # + its final `</think>`
-    assert (extensions == 0) == (budget == 2) and (extensions == 3 or budget < 64)  # the cases the budgets were picked for
+    assert (extensions == 0) == (budget == 1) and (extensions == 3 or budget < 64)  # the cases the budgets were picked for
 
 
 def test_eos_while_thinking_is_not_an_answer(student):
@@ -175,3 +177,24 @@ def test_arguments_and_effort_names(student):
         generate_with_budget(model, tokenizer, prompts, -1, 4)
     with pytest.raises(ValueError):
         generate_with_budget(model, tokenizer, prompts, 4, 0)
+
+
+def test_a_tool_call_while_thinking_is_run_and_thinking_goes_on(student):
+    model, tokenizer, prompts = student
+    with scripted(model, tokenizer, "<python>6 * 7</python>", "</think>", "\\boxed{42}"):
+        (result,) = generate_with_budget(model, tokenizer, prompts[:1], 64, max_answer_tokens=8)
+    assert result.reasoning == tools.call("6 * 7", "42") + "\n"
+    assert result.answer == "\\boxed{42}" and not result.forced and result.finish_reason == "stop"
+    # The output is context the model reads: it counts against the budget with the model's own tokens.
+    read = tokenizer.encode(tools.call("6 * 7", "42") + "\n", add_special_tokens=False)
+    assert result.thinking_tokens == len(read) + len(tokenizer.encode("</think>", add_special_tokens=False))
+
+
+def test_a_call_whose_output_would_not_fit_the_budget_ends_the_thinking(student):
+    model, tokenizer, prompts = student
+    call = "<python>6 * 7</python>"
+    budget = len(tokenizer.encode(call, add_special_tokens=False)) + 2
+    with scripted(model, tokenizer, call, "</think>", "\\boxed{42}"):
+        (result,) = generate_with_budget(model, tokenizer, prompts[:1], budget, max_answer_tokens=8)
+    check(result, budget, 8)
+    assert "<output>" not in result.text

@@ -114,3 +114,29 @@ def test_model_path_errors_are_clear(tmp_path):
         load_model(str(tmp_path / "nope"))
     with pytest.raises(ModelSourceError, match="no config.json"):
         load_model(str(Path(tmp_path)))
+
+
+def test_grpo_rollouts_run_the_tool_and_mask_its_output_out_of_the_loss(tiny_student, tmp_path):
+    from trl import GRPOConfig, GRPOTrainer
+
+    from distill import tools
+    from tests.scripted import scripted
+
+    tokenizer, prompts = load_tokenizer(tiny_student["dir"]), grpo_prompts(tiny_student).select(range(4))
+    args = GRPOConfig(
+        output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4, max_completion_length=48, report_to=[],
+        bf16=False,
+    )  # fmt: skip
+    trainer = GRPOTrainer(
+        model=load_model(tiny_student["dir"]), reward_funcs=[lambda completions, **_: [0.0] * len(completions)],
+        args=args, train_dataset=prompts, processing_class=tokenizer, rollout_func=rl.tool_rollouts,
+    )  # fmt: skip
+    with scripted(trainer.model, tokenizer, "<python>6 * 7</python>", "\\boxed{42}"):
+        out = rl.tool_rollouts(list(prompts["prompt"]), trainer)
+    output = tokenizer.encode(tools.answer("<python>6 * 7</python>"), add_special_tokens=False)
+    for ids, mask in zip(out["completion_ids"], out["env_mask"], strict=True):
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        assert text == tools.call("6 * 7", "42") + "\n\\boxed{42}" and ids[-1] == tokenizer.eos_token_id
+        start = mask.index(0)
+        assert mask == [1] * start + [0] * len(output) + [1] * (len(ids) - start - len(output))
+        assert ids[start : start + len(output)] == output
