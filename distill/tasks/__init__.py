@@ -1,7 +1,7 @@
 """Built-in families of checkable problems, with seeded, disjoint train and eval splits.
 
-A family is a generator `(rng, split) -> Problem | None` plus the name of the verifier that scores
-its answers. Splits are decided by a stable hash of each problem's *split key* (the word for letter
+A family is a generator `rng -> (split key, Problem)` plus the name of the verifier that scores its
+answers. Splits are decided by a stable hash of each problem's *split key* (the word for letter
 counting, the operands for arithmetic), so no held-out word or sum is ever seen in training,
 whatever the seed or the sizes asked for.
 """
