@@ -91,12 +91,10 @@ def tensor_quant(name: str, quant: str, config) -> str:
     """The quantization of one tensor in a file of `quant`: `quant`, or Q8_0 for the sensitive 4-bit matrices."""
     if quant not in KEEP_8_BIT:
         return quant
-    if name == ("token_embd.weight" if config.tie_word_embeddings else "output.weight"):
-        return KEEP_8_BIT[quant]
+    logits = name == ("token_embd.weight" if config.tie_word_embeddings else "output.weight")
     parts = name.split(".")  # blk.N.<tensor>.weight
-    if parts[0] == "blk" and parts[2] in ("attn_v", "ffn_down"):
-        return KEEP_8_BIT[quant]
-    return quant
+    sensitive = parts[0] == "blk" and parts[2] in ("attn_v", "ffn_down")
+    return KEEP_8_BIT[quant] if logits or sensitive else quant
 
 
 def check_supported(config) -> None:

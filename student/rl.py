@@ -45,15 +45,12 @@ def _complete(model, tokenizer, seqs: list[list[int]], limits: list[int], config
     """One sampled `generate` over left-padded `seqs`: each row's new ids, cut at its EOS (kept), at a tool
     call's `</python>` or at its own limit."""
     pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
-    width = max(map(len, seqs))
-    ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=model.device)
-    mask = (torch.arange(width).expand(len(seqs), -1) >= torch.tensor([width - len(s) for s in seqs])[:, None]).long()
+    batch = tokenizer.pad({"input_ids": seqs}, padding_side="left", return_tensors="pt").to(model.device)
     out = model.generate(
-        input_ids=ids, attention_mask=mask.to(model.device), generation_config=config, max_new_tokens=max(limits),
-        stop_strings=[tools.CALL_CLOSE], tokenizer=tokenizer,
-    )  # fmt: skip
+        **batch, generation_config=config, max_new_tokens=max(limits), stop_strings=[tools.CALL_CLOSE], tokenizer=tokenizer
+    )
     rows = []
-    for row, limit in zip(out[:, width:].tolist(), limits, strict=True):
+    for row, limit in zip(out[:, batch["input_ids"].shape[1] :].tolist(), limits, strict=True):
         row = row[: row.index(eos) + 1] if eos in row else row
         while row and row[-1] == pad and pad != eos:
             row.pop()

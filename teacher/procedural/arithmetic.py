@@ -41,17 +41,17 @@ def bare(problem: Problem, rng: random.Random, slip: bool) -> list[str]:
     exact = expression(op, a, b)
     lines = [rng.choice(ASK).format(expr=exact)]
     if slip:
-        typo = expression(op, a, miscopied(b))
-        lines += [call(typo, str(apply(op, a, miscopied(b)))), f"Wait, I typed {typo}, not {exact}. Again:"]
+        typed = miscopied(b)
+        typo = expression(op, a, typed)
+        lines += [call(typo, str(apply(op, a, typed))), f"Wait, I typed {typo}, not {exact}. Again:"]
     return [*lines, call(exact, str(apply(op, a, b)))]
 
 
 def story_step(k: int, what: str, op: str, x: int, y: int, slip: bool) -> tuple[list[str], int]:
-    lines = [f"Step {k}: {what}, so I {OP_WORD[op]}."]
+    said = WRONG_OP[op] if slip else op
+    lines = [f"Step {k}: {what}, so I {OP_WORD[said]}."]
     if slip:
-        wrong = WRONG_OP[op]
-        lines[0] = f"Step {k}: {what}, so I {OP_WORD[wrong]}."
-        lines += [call(expression(wrong, x, y), str(apply(wrong, x, y))), f"Wait, {what}: I should {OP_WORD[op]}."]
+        lines += [call(expression(said, x, y), str(apply(said, x, y))), f"Wait, {what}: I should {OP_WORD[op]}."]
     result = apply(op, x, y)
     return [*lines, call(expression(op, x, y), str(result))], result
 
