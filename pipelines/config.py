@@ -151,6 +151,7 @@ class RLConfig:
 class QuantizeConfig:
     methods: list[str] = field(default_factory=lambda: ["nf4", "int8"])  # bitsandbytes
     gguf: list[str] = field(default_factory=lambda: ["f16", "q8_0", "q4_0"])  # GGUF files for llama.cpp; [] for none
+    calibration: int = 64  # kept training traces that rescale channels before the q4_0 export (student/smoothing.py); 0: none
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """GGUF export of a Llama-family student, for llama.cpp and everything else that reads GGUF.
 
     export_gguf("runs/x/student", "runs/x/student-q8_0.gguf", quant="q8_0")
+    export_gguf("runs/x/student", "runs/x/student-q4_0.gguf", quant="q4_0", calibration=texts)  # smoothed first
 
 Our own compact converter built on the `gguf` package, not llama.cpp's convert script: the students
 are plain `LlamaForCausalLM`s with byte-level BPE tokenizers (the tiny one and SmolLM2), so one
@@ -12,12 +13,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import gguf
 import numpy as np
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+from student.smoothing import smooth
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +59,11 @@ LAYER_NAMES = {
 }
 
 
-def export_gguf(model_dir: str | Path, out_file: str | Path, quant: str = "f16") -> Path:
-    """Write the HF model in `model_dir` as one GGUF file at `out_file`; returns that path."""
+def export_gguf(model_dir: str | Path, out_file: str | Path, quant: str = "f16", calibration: Sequence[str] = ()) -> Path:
+    """Write the HF model in `model_dir` as one GGUF file at `out_file`; returns that path.
+
+    For a 4-bit file, `calibration` texts (the student's own chat format) first rescale the model's channels
+    (`student.smoothing`): the same model in full precision, less rounding error at 4 bits."""
     if quant not in MATRIX_TYPE:
         raise ValueError(f"unknown GGUF quantization {quant!r}; expected one of {', '.join([*QUANT_TYPES, 'f32'])}")
     model_dir, out_file = Path(model_dir), Path(out_file)
@@ -65,6 +72,10 @@ def export_gguf(model_dir: str | Path, out_file: str | Path, quant: str = "f16")
     check_supported(config)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if quant in KEEP_8_BIT and calibration:
+        ids = [tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids for text in calibration]
+        alphas = smooth(model, ids, lambda i, path: tensor_quant(f"blk.{i}.{LAYER_NAMES[path]}.weight", quant, config) == quant)
+        log.info("smoothed for %s on %d texts; mean alpha %s", quant, len(ids), {k: round(v, 2) for k, v in alphas.items()})
 
     out_file.parent.mkdir(parents=True, exist_ok=True)
     # Beside the target, so os.replace is an atomic rename on the same filesystem; hidden and per-process.

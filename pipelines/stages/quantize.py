@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from distill.records import problems_from, traces_from
 from pipelines.config import PipelineConfig
 from pipelines.stages import gguf_path
-from pipelines.workdir import Workdir
+from pipelines.workdir import Workdir, read_jsonl
+from student.chat import sft_rows
 from student.gguf_export import QUANT_TYPES, export_gguf
-from student.load import size_on_disk
+from student.load import load_tokenizer, size_on_disk
 from student.quantize import METHODS, quantize
 
 
@@ -18,6 +20,8 @@ def check(config: PipelineConfig) -> None:
             f"unknown quantization {unknown[0]!r}: quantize.methods takes {', '.join(METHODS)}; "
             f"quantize.gguf takes {', '.join(QUANT_TYPES)}"
         )
+    if config.quantize.calibration < 0:
+        raise ValueError(f"quantize.calibration must be a number of traces, 0 or more; got {config.quantize.calibration}")
 
 
 def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
@@ -28,8 +32,18 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
             footprint = quantize(source, out, method)
         outputs[method] = str(workdir.model(method))
         metrics[method] = {"size_mb": size_on_disk(outputs[method]) / 2**20, "memory_mb": footprint / 2**20}
+    calibration = calibration_texts(config, workdir, source) if "q4_0" in config.quantize.gguf else []
     for quant in config.quantize.gguf:
-        path = export_gguf(source, gguf_path(workdir, quant), quant)  # writes a temp file and renames it: atomic
+        path = export_gguf(source, gguf_path(workdir, quant), quant, calibration)  # a temp file, renamed: atomic
         outputs[f"gguf-{quant}"] = str(path)
         metrics[f"gguf-{quant}"] = {"size_mb": path.stat().st_size / 2**20}
     return outputs, metrics
+
+
+def calibration_texts(config: PipelineConfig, workdir: Workdir, source: str) -> list[str]:
+    """`quantize.calibration` kept training traces (a seeded sample), as the student reads them in its chat template."""
+    kept = read_jsonl(workdir.require(workdir.kept, "generate")).shuffle(seed=config.seed)
+    kept = kept.select(range(min(config.quantize.calibration, len(kept))))
+    rows = sft_rows(problems_from(read_jsonl(workdir.problems_train)), traces_from(kept), config.student.instruction)
+    tokenizer = load_tokenizer(source)
+    return [tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False) for row in rows]

@@ -45,6 +45,7 @@ def test_without_the_option_keys_are_those_of_the_sections_alone():
         ("rl.rewards=[correct]", "rl settings: rl.rewards: unknown reward 'correct'; available rewards: correctness"),
         ("rl.batch_size=6", "rl settings: rl.batch_size (6) must be a multiple of rl.num_generations"),
         ("quantize.gguf=[q5_k]", "quantize settings: unknown quantization 'q5_k'"),
+        ("quantize.calibration=-1", "quantize settings: quantize.calibration must be a number of traces, 0 or more; got -1"),
         ("eval.variants=[rl,gguf-q5_k]", "eval settings: eval.variants: unknown model variant 'gguf-q5_k'"),
         ("quantize.methods=[int8]", "eval settings: eval.variants names 'nf4', which this run does not write"),
         ("eval.budgets=[]", "eval settings: scaling needs budgets >= 0"),

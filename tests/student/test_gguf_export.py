@@ -75,15 +75,17 @@ def unpermute(weight: np.ndarray, n_head: int) -> np.ndarray:
     return weight.reshape(n_head, weight.shape[0] // n_head // 2, 2, *weight.shape[1:]).swapaxes(2, 1).reshape(weight.shape)
 
 
-def hf_weight(model, gguf_name: str) -> np.ndarray:
+def hf_name(gguf_name: str) -> str:
     if gguf_name == "token_embd.weight":
-        name = "model.embed_tokens.weight"
-    elif gguf_name == "output_norm.weight":
-        name = "model.norm.weight"
-    else:
-        _, layer, kind, _ = gguf_name.split(".")
-        name = f"model.layers.{layer}.{HF_LAYER[kind]}.weight"
-    return model.state_dict()[name].numpy()
+        return "model.embed_tokens.weight"
+    if gguf_name == "output_norm.weight":
+        return "model.norm.weight"
+    _, layer, kind, _ = gguf_name.split(".")
+    return f"model.layers.{layer}.{HF_LAYER[kind]}.weight"
+
+
+def hf_weight(model, gguf_name: str) -> np.ndarray:
+    return model.state_dict()[hf_name(gguf_name)].numpy()
 
 
 @pytest.mark.parametrize(
