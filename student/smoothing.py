@@ -11,7 +11,7 @@ calibration text to minimise the group's 4-bit output error:
 On SmolLM2-135M's RL student this halved the KL divergence of the Q4_0 file from full precision on the held-out
 replies, at no cost in size (README, "Quantized artifacts").
 
-    scales = smooth(model, [tokenizer(text, return_tensors="pt").input_ids for text in texts], is_4_bit)
+    alphas = smooth(model, [tokenizer(text, return_tensors="pt").input_ids for text in texts], is_4_bit)
 """
 
 from __future__ import annotations
