@@ -86,12 +86,8 @@ def collect(model: nn.Module, calibration: list[torch.Tensor]) -> dict[str, tupl
 
         return record
 
-    handles = [
-        model.get_submodule(f"model.layers.{i}.{path}").register_forward_hook(hook(f"{i}.{path}"))
-        for i in range(len(model.model.layers))
-        for readers, _ in GROUPS
-        for path in readers[:1]
-    ]
+    paths = [f"{i}.{readers[0]}" for i in range(len(model.model.layers)) for readers, _ in GROUPS]
+    handles = [model.get_submodule(f"model.layers.{path}").register_forward_hook(hook(path)) for path in paths]
     try:
         model.eval()
         for ids in calibration:

@@ -32,7 +32,8 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
             footprint = quantize(source, out, method)
         outputs[method] = str(workdir.model(method))
         metrics[method] = {"size_mb": size_on_disk(outputs[method]) / 2**20, "memory_mb": footprint / 2**20}
-    calibration = calibration_texts(config, workdir, source) if "q4_0" in config.quantize.gguf else []
+    calibrate = config.quantize.calibration and "q4_0" in config.quantize.gguf
+    calibration = calibration_texts(config, workdir, source) if calibrate else []
     for quant in config.quantize.gguf:
         path = export_gguf(source, gguf_path(workdir, quant), quant, calibration)  # a temp file, renamed: atomic
         outputs[f"gguf-{quant}"] = str(path)

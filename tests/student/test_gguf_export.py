@@ -75,6 +75,16 @@ def unpermute(weight: np.ndarray, n_head: int) -> np.ndarray:
     return weight.reshape(n_head, weight.shape[0] // n_head // 2, 2, *weight.shape[1:]).swapaxes(2, 1).reshape(weight.shape)
 
 
+def dequantized(tensor, shape, config) -> np.ndarray:
+    """A tensor the gguf reader read, as float32 in transformers' layout (q and k rows back in its order)."""
+    weight = gguf.quants.dequantize(tensor.data, tensor.tensor_type).reshape(shape)
+    if ".attn_q." in tensor.name:
+        return unpermute(weight, config.num_attention_heads)
+    if ".attn_k." in tensor.name:
+        return unpermute(weight, config.num_key_value_heads)
+    return weight
+
+
 def hf_name(gguf_name: str) -> str:
     if gguf_name == "token_embd.weight":
         return "model.embed_tokens.weight"
@@ -133,9 +143,7 @@ def test_round_trip_through_the_gguf_reader(tiny, tmp_path, quant, matrix_type, 
         if quant == "q4_0" and (tensor.name == "token_embd.weight" or ".attn_v." in tensor.name or ".ffn_down." in tensor.name):
             expected_type = gguf.GGMLQuantizationType.Q8_0
         assert tensor.tensor_type == expected_type, tensor.name
-        restored = gguf.quants.dequantize(tensor.data, tensor.tensor_type).reshape(original.shape)
-        if ".attn_q." in tensor.name or ".attn_k." in tensor.name:
-            restored = unpermute(restored, config.num_attention_heads)
+        restored = dequantized(tensor, original.shape, config)
         if quant in ("f32", "f16") or original.ndim == 1:
             np.testing.assert_allclose(restored, original, rtol=0, atol=bound if original.ndim == 2 else 0, err_msg=tensor.name)
         else:

@@ -11,7 +11,7 @@ from transformers import LlamaForCausalLM
 from student.gguf_export import export_gguf
 from student.smoothing import q4_0, smooth
 from student.tiny import build_model, build_tokenizer
-from tests.student.test_gguf_export import SENTENCES, hf_name, save, unpermute
+from tests.student.test_gguf_export import SENTENCES, dequantized, hf_name, save
 
 TOKENIZER = build_tokenizer(SENTENCES, 512)
 
@@ -46,17 +46,12 @@ def four_bit(model: LlamaForCausalLM) -> LlamaForCausalLM:
 
 def read(path, like: LlamaForCausalLM) -> LlamaForCausalLM:
     """The model a GGUF file holds, dequantized into a copy of `like` (q and k rows back in transformers' order)."""
-    model, config = copy.deepcopy(like), like.config
+    model = copy.deepcopy(like)
     state = model.state_dict()
     with torch.no_grad():
         for tensor in gguf.GGUFReader(path).tensors:
             target = state[hf_name(tensor.name)]
-            weight = gguf.quants.dequantize(tensor.data, tensor.tensor_type).reshape(target.shape)
-            if ".attn_q." in tensor.name:
-                weight = unpermute(weight, config.num_attention_heads)
-            elif ".attn_k." in tensor.name:
-                weight = unpermute(weight, config.num_key_value_heads)
-            target.copy_(torch.from_numpy(np.ascontiguousarray(weight)))
+            target.copy_(torch.from_numpy(np.ascontiguousarray(dequantized(tensor, target.shape, model.config))))
     return model
 
 
