@@ -128,6 +128,9 @@ class SFTConfig:
 class RLConfig:
     max_steps: int = 20
     problems: int = 64  # training problems drawn for RL
+    # Families GRPO draws from; []: every family. A family the SFT student always solves gives groups whose
+    # rewards are all equal, so no advantage and no gradient: leaving it out spends the steps where they teach.
+    families: list[str] = field(default_factory=list)
     learning_rate: float = 1e-6
     num_generations: int = 4
     batch_size: int = 8  # completions per step; a multiple of num_generations

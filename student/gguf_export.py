@@ -74,7 +74,12 @@ def export_gguf(model_dir: str | Path, out_file: str | Path, quant: str = "f16",
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if quant in KEEP_8_BIT and calibration:
         ids = [tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids for text in calibration]
-        alphas = smooth(model, ids, lambda i, path: tensor_quant(f"blk.{i}.{LAYER_NAMES[path]}.weight", quant, config) == quant)
+
+        def is_4_bit(i: int, path: str) -> bool:
+            shape = model.model.layers[i].get_submodule(path).weight.shape
+            return written_type(shape, tensor_quant(f"blk.{i}.{LAYER_NAMES[path]}.weight", quant, config)) == MATRIX_TYPE[quant]
+
+        alphas = smooth(model, ids, is_4_bit)
         log.info("smoothed for %s on %d texts; mean alpha %s", quant, len(ids), {k: round(v, 2) for k, v in alphas.items()})
 
     out_file.parent.mkdir(parents=True, exist_ok=True)
@@ -234,19 +239,19 @@ def gguf_tensors(state_dict: dict[str, torch.Tensor], config):
         yield f"blk.{parts[2]}.{LAYER_NAMES[module]}.weight", data
 
 
+def written_type(shape: Sequence[int], quant: str) -> gguf.GGMLQuantizationType:
+    """The type a tensor of `shape` is written as in a `quant` matrix's place: 1-D tensors stay F32, and a
+    quantized matrix whose rows are not a multiple of the type's block stays F16."""
+    qtype = MATRIX_TYPE[quant] if len(shape) == 2 else Q.F32
+    if qtype in (Q.Q8_0, Q.Q4_0) and shape[-1] % gguf.GGML_QUANT_SIZES[qtype][0]:
+        return Q.F16
+    return qtype
+
+
 def add_tensor(writer: gguf.GGUFWriter, name: str, data: np.ndarray, quant: str) -> None:
-    qtype = MATRIX_TYPE[quant] if data.ndim == 2 else Q.F32
-    if qtype in (Q.Q8_0, Q.Q4_0):
-        block = gguf.GGML_QUANT_SIZES[qtype][0]
-        if data.shape[-1] % block:
-            log.info(
-                "keeping %s as F16: its rows of %d are not a multiple of the %s block of %d",
-                name,
-                data.shape[-1],
-                qtype.name,
-                block,
-            )
-            qtype = Q.F16
+    qtype = written_type(data.shape, quant)
+    if data.ndim == 2 and qtype != MATRIX_TYPE[quant]:
+        log.info("keeping %s as F16: its rows of %d are not a multiple of the %s block", name, data.shape[-1], quant)
     if qtype == Q.F32:
         writer.add_tensor(name, data.astype(np.float32))
     elif qtype == Q.F16:

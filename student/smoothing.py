@@ -16,6 +16,7 @@ replies, at no cost in size (README, "Quantized artifacts").
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 
 import torch
@@ -47,46 +48,52 @@ def smooth(model: nn.Module, calibration: list[torch.Tensor], is_4_bit: Callable
     """Rescale `model` in place for a 4-bit export; returns the mean alpha chosen per group (for the log).
 
     `calibration` holds token-id tensors of shape (1, length); `is_4_bit(layer, module)` says whether a matrix, by its
-    module path such as "self_attn.q_proj", will be written at 4 bits (the others' rounding error is left out).
+    module path such as "self_attn.q_proj", will be written at 4 bits (the others' rounding error is left out); its
+    rows must then be a multiple of Q4_0's block of 32.
     """
-    stats = collect(model, calibration)
     config = model.config
     group = config.num_attention_heads // config.num_key_value_heads
+    # At 8 bits the rounding error is too small to trade: only groups with a 4-bit reader are rescaled.
+    todo = [
+        (i, readers, source)
+        for i in range(config.num_hidden_layers)
+        for readers, source in GROUPS
+        if any(is_4_bit(i, r) for r in readers)
+    ]
+    stats = collect(model, calibration, [f"{i}.{readers[0]}" for i, readers, _ in todo])
     chosen: dict[str, list[float]] = {readers[0]: [] for readers, _ in GROUPS}
-    for i, layer in enumerate(model.model.layers):
-        for readers, source in GROUPS:
-            if not any(is_4_bit(i, r) for r in readers):
-                continue  # at 8 bits the rounding error is too small to trade
-            mean, sample = stats[f"{i}.{readers[0]}"]
-            repeat = group if readers[0] == O_PROJ else 1
-            if readers[0] == O_PROJ:
-                # o's input channel h*head_dim + d is v's row (h // group)*head_dim + d: one scale per kv channel.
-                mean = mean.view(config.num_key_value_heads, group, -1).mean(1)
-            matrices = {r: layer.get_submodule(r) for r in readers}
-            alpha, s = search(mean, sample, matrices, lambda m, i=i: is_4_bit(i, m), repeat)
-            fold(s, list(matrices.values()), layer.get_parameter(source), repeat)
-            chosen[readers[0]].append(alpha)
+    for i, readers, source in todo:
+        layer = model.model.layers[i]
+        mean, sample = stats[f"{i}.{readers[0]}"]
+        repeat = group if readers[0] == O_PROJ else 1
+        if readers[0] == O_PROJ:
+            # o's input channel h*head_dim + d is v's row (h // group)*head_dim + d: one scale per kv channel.
+            mean = mean.view(config.num_key_value_heads, group, -1).mean(1)
+        matrices = {r: layer.get_submodule(r) for r in readers}
+        alpha, s = search(mean, sample, matrices, lambda m, i=i: is_4_bit(i, m), repeat)
+        fold(s, list(matrices.values()), layer.get_parameter(source), repeat)
+        chosen[readers[0]].append(alpha)
     return {name: sum(alphas) / len(alphas) for name, alphas in chosen.items() if alphas}
 
 
-def collect(model: nn.Module, calibration: list[torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """For the first reader of each group: the mean |input| per channel over every token, and a seeded sample of input rows."""
+def collect(model: nn.Module, calibration: list[torch.Tensor], paths: list[str]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """For each module path ("3.mlp.down_proj"): the mean |input| per channel over every token, and a sample of input
+    rows, seeded per path so that which paths are hooked does not change any one's sample."""
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
     samples: dict[str, list[torch.Tensor]] = {}
-    generator = torch.Generator().manual_seed(0)
+    generators = {path: torch.Generator().manual_seed(zlib.crc32(path.encode())) for path in paths}
 
     def hook(key):
         def record(module, inputs, output):
             x = inputs[0].reshape(-1, inputs[0].shape[-1]).float()
             sums[key] = sums.get(key, 0) + x.abs().sum(0)
             counts[key] = counts.get(key, 0) + len(x)
-            pick = torch.randperm(len(x), generator=generator)[:TOKENS_PER_SEQUENCE]
+            pick = torch.randperm(len(x), generator=generators[key])[:TOKENS_PER_SEQUENCE]
             samples.setdefault(key, []).append(x[pick])
 
         return record
 
-    paths = [f"{i}.{readers[0]}" for i in range(len(model.model.layers)) for readers, _ in GROUPS]
     handles = [model.get_submodule(f"model.layers.{path}").register_forward_hook(hook(path)) for path in paths]
     try:
         model.eval()
@@ -114,7 +121,7 @@ def search(
         error = 0.0
         for name, m in matrices.items():
             weight = m.weight * per_channel
-            if is_4_bit(name) and weight.shape[1] % 32 == 0:
+            if is_4_bit(name):
                 weight = q4_0(weight)
             error += ((sample / per_channel) @ weight.T - exact[name]).pow(2).sum().item()
         if error < best[0]:

@@ -19,12 +19,18 @@ def check(config: PipelineConfig) -> None:
     """Settings read here, checked before any stage starts (`pipelines.run.preflight`)."""
     rl.check(config.rl)
     adapter(config.rl.lora)
+    known = config.tasks.families + ([config.source.family] if config.source.path else [])
+    unknown = [family for family in config.rl.families if family not in known]
+    if unknown:
+        raise ValueError(f"rl.families: {unknown[0]!r} is not a family of this run ({', '.join(known)})")
 
 
 def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
     start = str(workdir.require(workdir.model("sft"), "sft"))
     problems = problems_from(read_jsonl(workdir.require(workdir.problems_train, "generate")))
+    problems = [p for p in problems if not config.rl.families or p.family in config.rl.families]
     random.Random(config.seed).shuffle(problems)
+    drawn = problems[: config.rl.problems]
     rows = [
         {
             "prompt": prompt_messages(p.question, config.student.instruction),
@@ -32,7 +38,7 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
             "verifier": verifier_of(p),
             "tests": p.tests,
         }
-        for p in problems[: config.rl.problems]
+        for p in drawn
     ]
     with workdir.staging(workdir.model("rl")) as out:
         result = rl.train(
@@ -40,6 +46,7 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
         )
     rewards = [entry["reward"] for entry in result["log"] if "reward" in entry]
     metrics = {"prompts": len(rows), "resumed_from_step": result["resumed_from_step"]}
+    metrics |= {f"prompts.{family}": sum(p.family == family for p in drawn) for family in sorted({p.family for p in drawn})}
     if rewards:
         metrics |= {"first_reward": rewards[0], "final_reward": rewards[-1], "mean_reward": sum(rewards) / len(rewards)}
     return {"rl": str(workdir.model("rl"))}, metrics

@@ -157,10 +157,12 @@ def test_bad_input_fails_fast_with_a_clear_message(tmp_path):
 
 
 def test_an_rl_change_reruns_rl_and_what_follows_only(run_dir):
-    changed = distill("run", "--preset", "tiny", "--workdir", str(run_dir), *FAST, "--set", "rl.learning_rate=2e-5")
+    changed = distill("run", "--preset", "tiny", "--workdir", str(run_dir), *FAST, "--set", "rl.families=[letters]")
     assert changed.returncode == 0, changed.stderr[-2000:]
     assert "stage generate: cached" in changed.stdout and "stage sft: cached" in changed.stdout
     for stage in ["rl", "quantize", "eval", "bench"]:
         assert f"stage {stage} done" in changed.stdout
+    rl = json.loads((run_dir / "summary.json").read_text())["metrics"]["rl"]
+    assert rl["prompts.letters"] == rl["prompts"] > 0 and "prompts.arithmetic" not in rl  # GRPO drew letters only
     forced = distill("run", "--workdir", str(run_dir), "--force", "bench")
     assert "stage eval: cached" in forced.stdout and "stage bench done" in forced.stdout

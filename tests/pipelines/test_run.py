@@ -43,6 +43,7 @@ def test_without_the_option_keys_are_those_of_the_sections_alone():
         ("sft.lora.rank=-1", "sft settings: lora: rank and alpha must be >= 0"),
         ("student.dtype=fp8", "sft settings: unknown dtype 'fp8'"),
         ("rl.rewards=[correct]", "rl settings: rl.rewards: unknown reward 'correct'; available rewards: correctness"),
+        ("rl.families=[letter]", "rl settings: rl.families: 'letter' is not a family of this run (letters, arithmetic)"),
         ("rl.batch_size=6", "rl settings: rl.batch_size (6) must be a multiple of rl.num_generations"),
         ("quantize.gguf=[q5_k]", "quantize settings: unknown quantization 'q5_k'"),
         ("quantize.calibration=-1", "quantize settings: quantize.calibration must be a number of traces, 0 or more; got -1"),

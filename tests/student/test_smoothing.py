@@ -89,13 +89,16 @@ def test_smoothing_keeps_full_precision_outputs_and_cuts_the_4_bit_error():
     assert after < 0.75 * before, (before, after)
 
 
-def test_matrices_kept_at_8_bits_are_left_alone():
+def test_matrices_kept_at_8_bits_are_left_alone_and_the_rest_smoothed_as_before():
     model = outlier_llama(seed=2)
-    smoothed = copy.deepcopy(model)
+    smoothed, every = copy.deepcopy(model), copy.deepcopy(model)
     alphas = smooth(smoothed, calibration(seed=0), lambda layer, path: path != "mlp.down_proj")
+    smooth(every, calibration(seed=0), lambda layer, path: True)
     assert "mlp.down_proj" not in alphas
-    for before, after in zip(model.model.layers, smoothed.model.layers, strict=True):
+    for before, after, all_4_bit in zip(model.model.layers, smoothed.model.layers, every.model.layers, strict=True):
         assert torch.equal(before.mlp.down_proj.weight, after.mlp.down_proj.weight)
+        for path in ("self_attn.q_proj", "self_attn.o_proj", "mlp.gate_proj"):  # groups that do not feed down
+            assert torch.equal(after.get_submodule(path).weight, all_4_bit.get_submodule(path).weight), path
 
 
 def test_a_calibrated_q4_0_file_reads_back_closer_to_the_model(tmp_path):
@@ -112,6 +115,14 @@ def test_a_calibrated_q4_0_file_reads_back_closer_to_the_model(tmp_path):
     held_out = [TOKENIZER(text, return_tensors="pt").input_ids for text in SENTENCES[16:]]
 
     assert error(read(calibrated, model), model, held_out) < error(read(plain, model), model, held_out)
+
+
+def test_matrices_whose_rows_do_not_fit_q4_0_blocks_are_not_smoothed(tmp_path):
+    # hidden 48: every 4-bit matrix reads rows of 48 and is written F16; only ffn_down (192) fits, and it stays Q8_0.
+    source = save(build_model(TOKENIZER, hidden=48, layers=1, heads=2, seed=0), TOKENIZER, tmp_path / "odd")
+    plain = export_gguf(source, tmp_path / "plain.gguf", "q4_0")
+    calibrated = export_gguf(source, tmp_path / "calibrated.gguf", "q4_0", calibration=SENTENCES[:4])
+    assert plain.read_bytes() == calibrated.read_bytes()
 
 
 @pytest.mark.parametrize("quant", ["f16", "q8_0"])
