@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from student.gguf_export import export_gguf, tensor_quant
+from student.gguf_export import SENSITIVE, export_gguf, tensor_quant
 from student.tiny import build_model, build_tokenizer
 
 WORDS = ("strawberry", "banana", "mississippi", "letter", "bookkeeper", "apple", "orange", "committee", "balloon", "coffee")
@@ -139,8 +139,8 @@ def test_round_trip_through_the_gguf_reader(tiny, tmp_path, quant, matrix_type, 
         original = hf_weight(model, tensor.name)
         assert [int(n) for n in reversed(tensor.shape)] == list(original.shape), tensor.name
         expected_type = matrix_type if original.ndim == 2 else gguf.GGMLQuantizationType.F32
-        # Tied, token_embd makes the logits; attn_v and ffn_down are the layers' most sensitive matrices.
-        if quant == "q4_0" and (tensor.name == "token_embd.weight" or ".attn_v." in tensor.name or ".ffn_down." in tensor.name):
+        # Tied, token_embd makes the logits; attn_q, attn_k, attn_v and ffn_down are the layers' most sensitive matrices.
+        if quant == "q4_0" and (tensor.name == "token_embd.weight" or any(f".{t}." in tensor.name for t in SENSITIVE)):
             expected_type = gguf.GGMLQuantizationType.Q8_0
         assert tensor.tensor_type == expected_type, tensor.name
         restored = dequantized(tensor, original.shape, config)
@@ -216,11 +216,11 @@ def test_q4_0_keeps_only_the_logits_matrix_at_8_bits_when_embeddings_are_untied(
     assert types["token_embd.weight"] == types["blk.0.ffn_up.weight"] == "Q4_0"
 
 
-def test_q4_0_keeps_attn_v_and_ffn_down_at_8_bits_in_every_layer():
+def test_q4_0_keeps_queries_keys_values_and_ffn_down_at_8_bits_in_every_layer():
     config = LlamaConfig(num_hidden_layers=30, tie_word_embeddings=True)  # SmolLM2-135M's depth
-    for t in ("attn_v", "ffn_down"):
+    for t in ("attn_q", "attn_k", "attn_v", "ffn_down"):
         assert {tensor_quant(f"blk.{i}.{t}.weight", "q4_0", config) for i in range(30)} == {"q8_0"}
-    others = ("attn_q", "attn_k", "attn_output", "ffn_up", "ffn_gate")
+    others = ("attn_output", "ffn_up", "ffn_gate")
     assert {tensor_quant(f"blk.{i}.{t}.weight", "q4_0", config) for i in range(30) for t in others} == {"q4_0"}
     assert tensor_quant("token_embd.weight", "q4_0", config) == "q8_0"
     assert tensor_quant("blk.0.attn_v.weight", "q8_0", config) == "q8_0"
