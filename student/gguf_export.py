@@ -75,7 +75,7 @@ def export_gguf(model_dir: str | Path, out_file: str | Path, quant: str = "f16",
     check_supported(config)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    if quant in KEEP_8_BIT and calibration:
+    if calibration and is_calibrated(quant):
         ids = [tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids for text in calibration]
 
         def is_4_bit(i: int, path: str) -> bool:
@@ -104,6 +104,11 @@ def export_gguf(model_dir: str | Path, out_file: str | Path, quant: str = "f16",
         raise
     log.info("wrote %s (%s, %.1f MB)", out_file, quant, out_file.stat().st_size / 1e6)
     return out_file
+
+
+def is_calibrated(quant: str) -> bool:
+    """Whether `export_gguf` rescales channels on calibration texts for `quant`: only files with 4-bit matrices."""
+    return quant in KEEP_8_BIT
 
 
 def tensor_quant(name: str, quant: str, config) -> str:

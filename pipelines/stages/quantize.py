@@ -7,7 +7,7 @@ from pipelines.config import PipelineConfig
 from pipelines.stages import gguf_path
 from pipelines.workdir import Workdir, read_jsonl
 from student.chat import sft_rows
-from student.gguf_export import QUANT_TYPES, export_gguf
+from student.gguf_export import QUANT_TYPES, export_gguf, is_calibrated
 from student.load import load_tokenizer, size_on_disk
 from student.quantize import METHODS, quantize
 
@@ -32,7 +32,7 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
             footprint = quantize(source, out, method)
         outputs[method] = str(workdir.model(method))
         metrics[method] = {"size_mb": size_on_disk(outputs[method]) / 2**20, "memory_mb": footprint / 2**20}
-    calibrate = config.quantize.calibration and "q4_0" in config.quantize.gguf
+    calibrate = config.quantize.calibration and any(is_calibrated(quant) for quant in config.quantize.gguf)
     calibration = calibration_texts(config, workdir, source) if calibrate else []
     for quant in config.quantize.gguf:
         path = export_gguf(source, gguf_path(workdir, quant), quant, calibration)  # a temp file, renamed: atomic

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 from datasets import Dataset
 
@@ -46,7 +47,7 @@ def run(config: PipelineConfig, workdir: Workdir) -> tuple[dict, dict]:
         )
     rewards = [entry["reward"] for entry in result["log"] if "reward" in entry]
     metrics = {"prompts": len(rows), "resumed_from_step": result["resumed_from_step"]}
-    metrics |= {f"prompts.{family}": sum(p.family == family for p in drawn) for family in sorted({p.family for p in drawn})}
+    metrics |= {f"prompts.{family}": n for family, n in sorted(Counter(p.family for p in drawn).items())}
     if rewards:
         metrics |= {"first_reward": rewards[0], "final_reward": rewards[-1], "mean_reward": sum(rewards) / len(rewards)}
     return {"rl": str(workdir.model("rl"))}, metrics
